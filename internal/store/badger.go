@@ -1,0 +1,152 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Options configures a Badger store.
+type Options struct {
+	// Dir is the storage directory; it is created with mode 0700.
+	Dir string
+	// Key digests tokens. When empty, a key is generated on first start
+	// and kept in Dir with mode 0600.
+	Key []byte
+	// Debugf receives Badger's own log lines; nil drops them.
+	Debugf func(format string, args ...any)
+	// GCInterval is how often the value log is garbage collected.
+	// Default: 10 minutes.
+	GCInterval time.Duration
+}
+
+// Badger is the Store kept in an embedded Badger database.
+type Badger struct {
+	db   *badger.DB
+	key  []byte
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+var _ Store = (*Badger)(nil)
+
+// Open opens (or creates) the store in opts.Dir.
+func Open(opts Options) (*Badger, error) {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating storage directory: %w", err)
+	}
+	bopts := badgerOptions(opts.Dir, opts.Debugf)
+	if err := checkOptions(bopts); err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(bopts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("opening %s: %w", opts.Dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening badger in %s: %w", opts.Dir, err)
+	}
+	key := opts.Key
+	if len(key) == 0 {
+		key, err = loadOrCreateKey(opts.Dir)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	b := &Badger{db: db, key: key, stop: make(chan struct{})}
+	interval := opts.GCInterval
+	if interval <= 0 {
+		interval = 10 * time.Minute
+	}
+	b.done.Add(1)
+	go b.gcLoop(interval)
+	return b, nil
+}
+
+// Close stops the garbage collector and closes the database.
+func (b *Badger) Close() error {
+	close(b.stop)
+	b.done.Wait()
+	return b.db.Close()
+}
+
+// badgerOptions keeps Badger small: its defaults take about 90 MB of heap
+// and preallocate gigabyte value-log files, far beyond what a few thousand
+// small records need. Every write is synced, because an accepted request
+// must survive a crash.
+func badgerOptions(dir string, debugf func(string, ...any)) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{debugf: debugf}).
+		WithSyncWrites(true).
+		WithMemTableSize(4 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(1 << 20).
+		WithBaseLevelSize(4 << 20).
+		WithValueThreshold(1 << 10).
+		WithValueLogFileSize(16 << 20).
+		WithBlockCacheSize(0).
+		WithIndexCacheSize(2 << 20).
+		WithCompression(options.None).
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithMetricsEnabled(false)
+}
+
+// checkOptions rejects option sets that Badger would refuse or panic on,
+// so that a change to badgerOptions fails with an error, not a crash.
+func checkOptions(o badger.Options) error {
+	maxBatch := o.MemTableSize * 15 / 100
+	switch {
+	case o.NumCompactors == 1:
+		return errors.New("badger options: one compactor is not allowed")
+	case o.ValueThreshold > maxBatch || o.ValueThreshold > 1<<20:
+		return fmt.Errorf("badger options: value threshold %d over %d", o.ValueThreshold, maxBatch)
+	case o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30:
+		return fmt.Errorf("badger options: value log file size %d out of range", o.ValueLogFileSize)
+	case o.Compression != options.None && o.BlockCacheSize == 0:
+		return errors.New("badger options: compression needs a block cache")
+	case o.NumMemtables < 1 || o.NumLevelZeroTables < 1:
+		return errors.New("badger options: need at least one memtable and level-zero table")
+	}
+	return nil
+}
+
+// gcLoop reclaims value-log space left by deleted and expired records.
+func (b *Badger) gcLoop(every time.Duration) {
+	defer b.done.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			// one call rewrites at most one file; repeat while it finds work
+			for b.db.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// badgerLogger routes Badger's log to one function, all at one level.
+type badgerLogger struct{ debugf func(string, ...any) }
+
+func (l badgerLogger) log(format string, args ...any) {
+	if l.debugf != nil {
+		l.debugf(strings.TrimSpace(format), args...)
+	}
+}
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.log(f, a...) }
+func (l badgerLogger) Warningf(f string, a ...any) { l.log(f, a...) }
+func (l badgerLogger) Infof(f string, a ...any)    { l.log(f, a...) }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.log(f, a...) }

@@ -1,0 +1,84 @@
+// Package store keeps the gate's state: reset tokens (as keyed digests only),
+// the durable outbox of reset requests waiting for their mail, and the key
+// that digests tokens. Store is the small interface a backend implements;
+// Badger is the one backend, embedded in the process.
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/mpgate/password-reset/internal/secret"
+)
+
+// ErrInvalidToken is returned for every token that cannot be used: unknown,
+// expired, already used, revoked or in use by another redemption. Callers
+// answer all of them alike.
+var ErrInvalidToken = errors.New("invalid token")
+
+// ErrLocked is returned by Open when another process holds the storage
+// directory.
+var ErrLocked = errors.New("storage directory is in use by another process")
+
+// Job is a reset request waiting in the outbox for its mail.
+type Job struct {
+	// ID names the job for its whole life, across retries.
+	ID string `json:"id"`
+	// User is the username as the client sent it.
+	User string `json:"user"`
+	// RequestedAt is when the request was accepted.
+	RequestedAt time.Time `json:"requested_at"`
+	// ClientIP is the address the request came from, for the mail and the log.
+	ClientIP string `json:"client_ip,omitempty"`
+	// Attempts counts the failed tries so far.
+	Attempts int `json:"attempts"`
+	// NextAt is when the job is due.
+	NextAt time.Time `json:"next_at"`
+}
+
+// Issued is a freshly issued token. Token is the only copy of the plaintext.
+type Issued struct {
+	Token   secret.String
+	Expires time.Time
+}
+
+// Store is what the gate needs from its state. Every method is safe for
+// concurrent use. Times are passed in so that callers own the clock.
+type Store interface {
+	// Enqueue records a job durably; it is due at job.NextAt.
+	Enqueue(job Job) error
+	// Due returns up to max jobs due at now, oldest due first.
+	Due(now time.Time, max int) ([]Job, error)
+	// NextDue returns when the earliest job is due; ok is false when the
+	// outbox is empty.
+	NextDue() (at time.Time, ok bool, err error)
+	// Reschedule stores the job again, due at job.NextAt, replacing its
+	// earlier entry.
+	Reschedule(old, job Job) error
+	// Done removes the job from the outbox.
+	Done(job Job) error
+	// Depth returns the number of jobs in the outbox.
+	Depth() (int, error)
+
+	// Issue makes a new token for user that expires at now+ttl, revoking
+	// the user's earlier tokens.
+	Issue(user string, now time.Time, ttl time.Duration) (Issued, error)
+	// Revoke removes one token, if it still exists.
+	Revoke(token secret.String) error
+	// Check returns the user of a live token without changing anything.
+	Check(token secret.String, now time.Time) (user string, err error)
+	// Reserve marks a live token as in use until now+lease and returns its
+	// user. Of concurrent reservations of one token at most one succeeds.
+	Reserve(token secret.String, now time.Time, lease time.Duration) (user string, err error)
+	// Release makes a reserved token usable again. A failed submission
+	// (failed) is counted, and at maxFailures of them the token is burned.
+	Release(token secret.String, failed bool, maxFailures int) error
+	// Consume removes every token of the user of a reserved token.
+	Consume(token secret.String, user string) error
+	// Invalidate removes every token of the user of a live token and
+	// returns that user.
+	Invalidate(token secret.String, now time.Time) (user string, err error)
+
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mpgate/password-reset/internal/secret"
+)
+
+// Key layout: "t/" + digest holds a tokenRecord; "u/" + username holds the
+// digest of that user's live token.
+const (
+	tokenPrefix = "t/"
+	userPrefix  = "u/"
+)
+
+// TokenBytes is how many random bytes make a token.
+const TokenBytes = 32
+
+// TokenLen is the length of a token's text: TokenBytes in base64url
+// without padding.
+var TokenLen = base64.RawURLEncoding.EncodedLen(TokenBytes)
+
+// cleanupGrace keeps expired records a little past their expiry so that a
+// read at the expiry second still finds and refuses them by the record's
+// own time, not by Badger's.
+const cleanupGrace = time.Hour
+
+type tokenRecord struct {
+	User     string    `json:"user"`
+	Expires  time.Time `json:"expires"`
+	Reserved time.Time `json:"reserved,omitempty"`
+	Failures int       `json:"failures,omitempty"`
+
+	// purgeAt is Badger's own expiry of the record, kept on rewrite.
+	purgeAt uint64
+}
+
+func tokenKey(d []byte) []byte   { return append([]byte(tokenPrefix), d...) }
+func userKey(user string) []byte { return []byte(userPrefix + user) }
+
+// NewToken returns a fresh random token.
+func NewToken() (secret.String, error) {
+	raw := make([]byte, TokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generating token: %w", err)
+	}
+	return secret.String(base64.RawURLEncoding.EncodeToString(raw)), nil
+}
+
+// Issue implements Store.
+func (b *Badger) Issue(user string, now time.Time, ttl time.Duration) (Issued, error) {
+	token, err := NewToken()
+	if err != nil {
+		return Issued{}, err
+	}
+	d := b.digest(token)
+	rec := tokenRecord{User: user, Expires: now.Add(ttl)}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return Issued{}, err
+	}
+	err = b.update(func(txn *badger.Txn) error {
+		if err := revokeUser(txn, user); err != nil {
+			return err
+		}
+		life := ttl + cleanupGrace
+		if err := txn.SetEntry(badger.NewEntry(tokenKey(d), val).WithTTL(life)); err != nil {
+			return err
+		}
+		return txn.SetEntry(badger.NewEntry(userKey(user), d).WithTTL(life))
+	})
+	if err != nil {
+		return Issued{}, fmt.Errorf("issuing token: %w", err)
+	}
+	return Issued{Token: token, Expires: rec.Expires}, nil
+}
+
+// Revoke implements Store.
+func (b *Badger) Revoke(token secret.String) error {
+	d := b.digest(token)
+	return b.update(func(txn *badger.Txn) error {
+		rec, err := getToken(txn, d)
+		if errors.Is(err, ErrInvalidToken) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return deleteToken(txn, d, rec.User)
+	})
+}
+
+// Check implements Store.
+func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
+	var user string
+	err := b.db.View(func(txn *badger.Txn) error {
+		rec, err := liveToken(txn, b.digest(token), now)
+		user = rec.User
+		return err
+	})
+	return user, err
+}
+
+// Reserve implements Store.
+func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration) (string, error) {
+	d := b.digest(token)
+	var user string
+	err := b.db.Update(func(txn *badger.Txn) error {
+		rec, err := liveToken(txn, d, now)
+		if err != nil {
+			return err
+		}
+		rec.Reserved = now.Add(lease)
+		user = rec.User
+		return putToken(txn, d, rec)
+	})
+	if errors.Is(err, badger.ErrConflict) {
+		// another redemption of this very token got there first
+		return "", ErrInvalidToken
+	}
+	return user, err
+}
+
+// Release implements Store.
+func (b *Badger) Release(token secret.String, failed bool, maxFailures int) error {
+	d := b.digest(token)
+	return b.update(func(txn *badger.Txn) error {
+		rec, err := getToken(txn, d)
+		if errors.Is(err, ErrInvalidToken) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec.Reserved = time.Time{}
+		if !failed {
+			return putToken(txn, d, rec)
+		}
+		rec.Failures++
+		if maxFailures > 0 && rec.Failures >= maxFailures {
+			return deleteToken(txn, d, rec.User)
+		}
+		return putToken(txn, d, rec)
+	})
+}
+
+// Consume implements Store.
+func (b *Badger) Consume(token secret.String, user string) error {
+	d := b.digest(token)
+	return b.update(func(txn *badger.Txn) error {
+		if err := revokeUser(txn, user); err != nil {
+			return err
+		}
+		return txn.Delete(tokenKey(d))
+	})
+}
+
+// Invalidate implements Store.
+func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) {
+	d := b.digest(token)
+	var user string
+	err := b.db.Update(func(txn *badger.Txn) error {
+		rec, err := liveToken(txn, d, now)
+		if err != nil {
+			return err
+		}
+		user = rec.User
+		if err := revokeUser(txn, user); err != nil {
+			return err
+		}
+		return txn.Delete(tokenKey(d))
+	})
+	if errors.Is(err, badger.ErrConflict) {
+		return "", ErrInvalidToken
+	}
+	return user, err
+}
+
+// liveToken reads a token that can be used at now: present, not expired
+// (refused from its expiry on), and not reserved by a redemption.
+func liveToken(txn *badger.Txn, d []byte, now time.Time) (tokenRecord, error) {
+	rec, err := getToken(txn, d)
+	if err != nil {
+		return rec, err
+	}
+	if !now.Before(rec.Expires) || now.Before(rec.Reserved) {
+		return tokenRecord{}, ErrInvalidToken
+	}
+	return rec, nil
+}
+
+func getToken(txn *badger.Txn, d []byte) (tokenRecord, error) {
+	var rec tokenRecord
+	item, err := txn.Get(tokenKey(d))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return rec, ErrInvalidToken
+	}
+	if err != nil {
+		return rec, err
+	}
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
+	rec.purgeAt = item.ExpiresAt()
+	return rec, err
+}
+
+func putToken(txn *badger.Txn, d []byte, rec tokenRecord) error {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	e := badger.NewEntry(tokenKey(d), val)
+	e.ExpiresAt = rec.purgeAt
+	return txn.SetEntry(e)
+}
+
+// deleteToken removes a token and, when it is its user's live one, the
+// user's pointer to it.
+func deleteToken(txn *badger.Txn, d []byte, user string) error {
+	if err := txn.Delete(tokenKey(d)); err != nil {
+		return err
+	}
+	item, err := txn.Get(userKey(user))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cur, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	if string(cur) == string(d) {
+		return txn.Delete(userKey(user))
+	}
+	return nil
+}
+
+// revokeUser removes the user's live token and the pointer to it.
+func revokeUser(txn *badger.Txn, user string) error {
+	item, err := txn.Get(userKey(user))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cur, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(tokenKey(cur)); err != nil {
+		return err
+	}
+	return txn.Delete(userKey(user))
+}
+
+// update runs fn in a read-write transaction, again when a concurrent
+// transaction touched the same keys first. Only idempotent changes use it;
+// Reserve and Invalidate must lose such a race instead.
+func (b *Badger) update(fn func(txn *badger.Txn) error) error {
+	var err error
+	for range 5 {
+		err = b.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
