@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Defaults of the configuration.
+const (
+	defaultTokenTTL   = 48 * time.Hour
+	defaultRetryFirst = 5 * time.Second
+	defaultRetryMax   = 10 * time.Minute
+	defaultGiveUp     = 24 * time.Hour
+)
+
+// applyDefaults fills in what the configuration left out and replaces
+// placeholders such as {env.X} and {file.X} in the secrets.
+func (h *Handler) applyDefaults() {
+	repl := caddy.NewReplacer()
+	for _, s := range []*string{
+		&h.HubURL, &h.HubUser, &h.HubPassword, &h.HubTLSCA, &h.PublicURL,
+		&h.Storage, &h.TokenKey, &h.SMTP.Server, &h.SMTP.Username,
+		&h.SMTP.Password, &h.SMTP.From,
+	} {
+		*s = repl.ReplaceKnown(*s, "")
+	}
+	if h.Storage == "" {
+		h.Storage = filepath.Join(caddy.AppDataDir(), "password_reset")
+	}
+	if h.TokenTTL == 0 {
+		h.TokenTTL = caddy.Duration(defaultTokenTTL)
+	}
+	if h.SMTP.TLS == "" {
+		h.SMTP.TLS = "starttls"
+	}
+	if h.MailRetry.First == 0 {
+		h.MailRetry.First = caddy.Duration(defaultRetryFirst)
+	}
+	if h.MailRetry.Max == 0 {
+		h.MailRetry.Max = caddy.Duration(defaultRetryMax)
+	}
+	if h.MailRetry.GiveUp == 0 {
+		h.MailRetry.GiveUp = caddy.Duration(defaultGiveUp)
+	}
+}
+
+// check rejects a configuration the module cannot run with. Every message
+// names the subdirective at fault.
+func (h *Handler) check() error {
+	required := []struct{ name, value string }{
+		{"hub_url", h.HubURL},
+		{"hub_user", h.HubUser},
+		{"hub_password", h.HubPassword},
+		{"public_url", h.PublicURL},
+		{"smtp server", h.SMTP.Server},
+		{"smtp from", h.SMTP.From},
+	}
+	for _, r := range required {
+		if strings.TrimSpace(r.value) == "" {
+			return fmt.Errorf("%s is required", r.name)
+		}
+	}
+	hubURL, err := url.Parse(h.HubURL)
+	if err != nil || (hubURL.Scheme != "https" && hubURL.Scheme != "http") || hubURL.Host == "" {
+		return fmt.Errorf("hub_url: want an http or https URL, got %q", h.HubURL)
+	}
+	if err := checkPublicURL(h.PublicURL); err != nil {
+		return fmt.Errorf("public_url: %w", err)
+	}
+	if h.TokenTTL <= 0 {
+		return errors.New("token_ttl: must be a positive duration")
+	}
+	if h.MailRetry.First <= 0 || h.MailRetry.Max < h.MailRetry.First || h.MailRetry.GiveUp <= 0 {
+		return errors.New("mail_retry: want positive durations, first not over max")
+	}
+	if h.TokenKey != "" {
+		if k, err := hex.DecodeString(h.TokenKey); err != nil || len(k) < 32 {
+			return errors.New("token_key: want at least 32 bytes, hex-encoded")
+		}
+	}
+	return nil
+}
+
+// checkPublicURL accepts an absolute https URL, or http on a loopback host,
+// with no query or fragment: links in mail are built on it.
+func checkPublicURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %q", raw)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("want an absolute URL with a host and no user, query or fragment, got %q", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be https unless its host is a loopback address, got %q", raw)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func trimSlash(p string) string { return strings.TrimRight(p, "/") }

@@ -1,0 +1,267 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/mpgate/password-reset/internal/hubsim"
+	"github.com/mpgate/password-reset/internal/mailcatch"
+)
+
+// The stand-in hub's users in every test.
+const (
+	adminPass = "Adm1n-start-pass"
+	svcUser   = "mpgate"
+	svcPass   = "svc-Secret-42"
+)
+
+func testUsers() hubsim.Data {
+	return hubsim.Data{
+		Users: []hubsim.User{
+			{ID: "admin", Password: adminPass, Email: "admin@example.test",
+				Name: "Hub Administrator", TimeZone: "Europe/Oslo", Roles: []string{"admin"}},
+			{ID: "alice", Password: "Alice-pass-1", Roles: []string{"reader"}},
+			{ID: "ldapbob", Password: "Bob-pass-123", Email: "bob@example.test",
+				External: true, Roles: []string{"reader"}},
+			{ID: "carol", Password: "Carol-pass-1", Email: "carol@example.test",
+				Roles: []string{"reader"}},
+			{ID: svcUser, Password: svcPass, Roles: []string{"admin"}},
+		},
+		Settings: hubsim.Settings{MinPasswordLength: 8, PasswordComplexity: 2},
+	}
+}
+
+// stack is a Caddy loaded in-process from a Caddyfile, in front of the
+// stand-in hub over real HTTP, sending mail to a real SMTP server.
+type stack struct {
+	t       *testing.T
+	hub     *hubsim.Server
+	hubURL  string
+	mail    *mailcatch.Server
+	smtp    string // the address in the config; the catcher may not be there
+	storage string
+	base    string // http://127.0.0.1:port
+	client  *http.Client
+}
+
+// newStack starts the hub stand-in and a mail catcher and loads Caddy.
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{t: t, storage: t.TempDir(), client: &http.Client{Timeout: 10 * time.Second}}
+	s.hub = hubsim.New(testUsers())
+	hubSrv := httptest.NewServer(s.hub)
+	t.Cleanup(hubSrv.Close)
+	s.hubURL = hubSrv.URL
+	s.startMail("127.0.0.1:0")
+	s.smtp = s.mail.Addr()
+	s.base = "http://" + freeAddr(t)
+	s.load("")
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("caddy.Stop() = %v", err)
+		}
+	})
+	return s
+}
+
+func (s *stack) startMail(addr string) {
+	s.t.Helper()
+	m, err := mailcatch.Start(mailcatch.Options{Addr: addr})
+	if err != nil {
+		s.t.Fatalf("starting mail catcher: %v", err)
+	}
+	s.t.Cleanup(func() { _ = m.Close() })
+	s.mail = m
+}
+
+// caddyfile returns the stack's Caddyfile; extra goes into the
+// password_reset block.
+func (s *stack) caddyfile(extra string) string {
+	return fmt.Sprintf(`{
+	admin off
+}
+%[1]s {
+	password_reset {
+		hub_url      %[2]s
+		hub_user     %[3]s
+		hub_password %[4]s
+		public_url   %[1]s
+		storage      %[5]s
+		token_ttl    1h
+		mail_retry   50ms 200ms 1h
+		smtp {
+			server %[6]s
+			from   "Mission Portal <noreply@example.test>"
+			tls    none
+		}
+		%[7]s
+	}
+	reverse_proxy %[2]s
+}
+`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra)
+}
+
+// load (re)loads Caddy with the stack's Caddyfile.
+func (s *stack) load(extra string) {
+	s.t.Helper()
+	if err := loadCaddyfile(s.caddyfile(extra)); err != nil {
+		s.t.Fatalf("loading Caddy: %v", err)
+	}
+}
+
+func loadCaddyfile(text string) error {
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), nil)
+	if err != nil {
+		return fmt.Errorf("adapting: %w", err)
+	}
+	return caddy.Load(cfg, true)
+}
+
+// do sends a request through Caddy and returns the response and its body.
+func (s *stack) do(method, path, body string, hdr ...string) (*http.Response, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, string(raw)
+}
+
+// expect sends a request and checks its status and body.
+func (s *stack) expect(method, path, body string, status int, text string) *http.Response {
+	s.t.Helper()
+	resp, got := s.do(method, path, body)
+	if resp.StatusCode != status || (text != "" && got != text) {
+		s.t.Fatalf("%s %s = %d %q, want %d %q", method, path, resp.StatusCode, got, status, text)
+	}
+	return resp
+}
+
+// forgot requests a reset for user and waits for the n-th mail.
+func (s *stack) forgot(user string, n int) mailcatch.Message {
+	s.t.Helper()
+	s.expect("POST", "/api/auth/password/forgot/"+user, "", 200, textForgotOK)
+	msgs := s.waitMail(n)
+	return msgs[n-1]
+}
+
+func (s *stack) waitMail(n int) []mailcatch.Message {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	msgs, err := s.mail.Wait(ctx, n)
+	if err != nil {
+		s.t.Fatalf("waiting for mail %d: %v (caught %d)", n, err, len(s.mail.Messages()))
+	}
+	return msgs
+}
+
+// waitOutboxEmpty waits until the worker has finished every job.
+func (s *stack) waitOutboxEmpty() {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := outboxDepth(s.t, s.storage); n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("outbox depth = %d after 15s, want 0", outboxDepth(s.t, s.storage))
+}
+
+func outboxDepth(t *testing.T, dir string) int {
+	t.Helper()
+	var sh *shared
+	pool.Range(func(key, val any) bool {
+		if key == dir {
+			sh = val.(*shared)
+		}
+		return sh == nil
+	})
+	if sh == nil {
+		t.Fatalf("no shared state for %s", dir)
+	}
+	n, err := sh.store.Depth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/password-reset/([A-Za-z0-9_-]{43})`)
+
+// mailText returns the decoded text/plain part of a caught message.
+func mailText(t *testing.T, m mailcatch.Message) (string, *mail.Message) {
+	t.Helper()
+	msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
+	if err != nil {
+		t.Fatalf("parsing mail: %v", err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("mail content type: %v", err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("no text/plain part: %v", err)
+		}
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			var r io.Reader = p
+			if p.Header.Get("Content-Transfer-Encoding") == "quoted-printable" {
+				r = quotedprintable.NewReader(p)
+			}
+			raw, _ := io.ReadAll(r)
+			return strings.ReplaceAll(string(raw), "\r\n", "\n"), msg
+		}
+	}
+}
+
+// tokenOf returns the link and the token of a reset mail.
+func tokenOf(t *testing.T, m mailcatch.Message) (link, token string) {
+	t.Helper()
+	text, _ := mailText(t, m)
+	match := linkRE.FindStringSubmatch(text)
+	if match == nil {
+		t.Fatalf("no reset link in mail:\n%s", text)
+	}
+	return match[0], match[1]
+}
+
+// freeAddr returns a loopback address with a port free at the moment.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

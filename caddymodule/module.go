@@ -1,0 +1,180 @@
+// Package caddymodule is the password_reset Caddy HTTP handler: it answers
+// CFEngine Mission Portal's password-reset API and serves the reset page in
+// front of a hub, and hands every other request to the next handler.
+package caddymodule
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/mpgate/password-reset/internal/hub"
+	"github.com/mpgate/password-reset/internal/mailer"
+	"github.com/mpgate/password-reset/internal/worker"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// clock is the time source of every handler and worker; tests replace it.
+var clock = time.Now
+
+// Handler serves the password-reset API and page in front of a Mission
+// Portal hub. Requests for anything else go to the next handler untouched.
+type Handler struct {
+	// HubURL is the hub's own address, e.g. https://127.0.0.1. Required.
+	HubURL string `json:"hub_url,omitempty"`
+	// HubUser is an internal admin account of the hub, without two-factor
+	// authentication, used to look users up and set passwords. Required.
+	HubUser string `json:"hub_user,omitempty"`
+	// HubPassword is HubUser's password. Placeholders such as {env.X} and
+	// {file.X} are replaced when the module is provisioned. Required.
+	HubPassword string `json:"hub_password,omitempty"`
+	// HubTLSCA is a PEM file of certificates to trust for the hub, for a
+	// hub with a self-signed certificate. Default: the system's roots.
+	HubTLSCA string `json:"hub_tls_ca,omitempty"`
+	// HubTLSInsecure skips verification of the hub's certificate. A
+	// warning is logged at start. Default: false.
+	HubTLSInsecure bool `json:"hub_tls_insecure,omitempty"`
+	// PublicURL is where users reach this site; it is the only base of
+	// links in mail. It must be https unless its host is a loopback
+	// address. Required.
+	PublicURL string `json:"public_url,omitempty"`
+	// Storage is the directory of the token and outbox database.
+	// Default: password_reset under Caddy's data directory.
+	Storage string `json:"storage,omitempty"`
+	// TokenKey is a hex-encoded key of at least 32 bytes that digests
+	// tokens. Default: a key generated on first start and kept in Storage.
+	TokenKey string `json:"token_key,omitempty"`
+	// TokenTTL is how long a reset link works. Default: 48h.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+	// SMTP is how mail is sent.
+	SMTP SMTP `json:"smtp"`
+	// MailRetry says how failed sends (and hub look-ups) are retried.
+	MailRetry Retry `json:"mail_retry"`
+
+	logger *zap.Logger
+	audit  *zap.Logger
+	shared *shared
+	deps   *worker.Deps
+	hub    *hub.Client
+	key    string
+	lease  time.Duration
+}
+
+// SMTP configures the mail server.
+type SMTP struct {
+	// Server is the SMTP server as host:port. Required.
+	Server string `json:"server,omitempty"`
+	// Username for SMTP AUTH. Default: no authentication.
+	Username string `json:"username,omitempty"`
+	// Password for SMTP AUTH; placeholders are replaced.
+	Password string `json:"password,omitempty"`
+	// From is the sender, e.g. "Mission Portal <noreply@example.com>".
+	// Required.
+	From string `json:"from,omitempty"`
+	// TLS is starttls (mandatory STARTTLS), implicit (TLS from the first
+	// byte) or none. Default: starttls.
+	TLS string `json:"tls,omitempty"`
+}
+
+// Retry configures the backoff of failed sends.
+type Retry struct {
+	// First is the wait after the first failure; it doubles with every
+	// further one. Default: 5s.
+	First caddy.Duration `json:"first,omitempty"`
+	// Max caps the wait between tries. Default: 10m.
+	Max caddy.Duration `json:"max,omitempty"`
+	// GiveUp drops a request this long after it was made. Default: 24h.
+	GiveUp caddy.Duration `json:"give_up,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.password_reset",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, checks the configuration and opens the store,
+// the hub client and the mailer.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.audit = h.logger.Named("audit")
+	h.applyDefaults()
+	if err := h.check(); err != nil {
+		return err
+	}
+	hc, err := hub.New(hub.Config{
+		URL:      h.HubURL,
+		User:     h.HubUser,
+		Password: h.HubPassword,
+		CAFile:   h.HubTLSCA,
+		Insecure: h.HubTLSInsecure,
+	})
+	if err != nil {
+		return fmt.Errorf("hub_url: %w", err)
+	}
+	if h.HubTLSInsecure {
+		h.logger.Warn("hub_tls_insecure is set: the hub's certificate is not verified")
+	}
+	mail, err := mailer.New(mailer.Config{
+		Server:   h.SMTP.Server,
+		Username: h.SMTP.Username,
+		Password: h.SMTP.Password,
+		From:     h.SMTP.From,
+		TLS:      h.SMTP.TLS,
+	})
+	if err != nil {
+		return err
+	}
+	base, _ := url.Parse(h.PublicURL) // checked above
+	base.Path = trimSlash(base.Path)
+	h.hub = hc
+	h.lease = 2 * time.Minute
+	h.deps = &worker.Deps{
+		Hub:   hc,
+		Mail:  mail,
+		Links: worker.Links{Base: base, PagePath: pagePrefix},
+		TTL:   time.Duration(h.TokenTTL),
+		Retry: worker.Backoff{
+			First:  time.Duration(h.MailRetry.First),
+			Max:    time.Duration(h.MailRetry.Max),
+			GiveUp: time.Duration(h.MailRetry.GiveUp),
+		},
+		Logger: h.logger,
+		Audit:  h.audit,
+	}
+	sh, key, err := acquireShared(h.Storage, h.TokenKey, h.logger)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	h.shared, h.key = sh, key
+	sh.register(h.deps)
+	return nil
+}
+
+// Cleanup releases this handler's hold on the shared store and worker;
+// the last handler to let go closes them.
+func (h *Handler) Cleanup() error {
+	if h.shared == nil {
+		return nil
+	}
+	h.shared.unregister(h.deps)
+	_, err := pool.Delete(h.key)
+	h.shared = nil
+	return err
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

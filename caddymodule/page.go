@@ -1,0 +1,150 @@
+package caddymodule
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/mpgate/password-reset/internal/secret"
+)
+
+//go:embed page
+var pageFiles embed.FS
+
+var pageTmpl = template.Must(template.ParseFS(pageFiles, "page/page.html"))
+
+// pageCSP allows the page its own stylesheet and form posts to itself only.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// pageData fills the page template.
+type pageData struct {
+	State    string // form, changed, cancelled, unavailable or invalid
+	Title    string
+	Error    string
+	LoginURL string
+	Asset    string
+}
+
+var pageTitles = map[string]string{
+	"form":        "Set a new password",
+	"changed":     "Password changed",
+	"cancelled":   "Request cancelled",
+	"unavailable": "Please try again later",
+	"invalid":     "Link expired",
+}
+
+// servePage serves the page the mailed link opens. GET only renders; the
+// form posts back to the same address to set the password or to cancel.
+func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
+	seg := strings.TrimPrefix(r.URL.EscapedPath(), pagePrefix)
+	if seg == "style.css" {
+		h.serveAsset(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		token, ok := parseToken(seg)
+		if !ok {
+			h.render(w, http.StatusNotFound, "invalid", "")
+			return
+		}
+		if _, err := h.shared.store.Check(token, clock()); err != nil {
+			h.render(w, http.StatusNotFound, "invalid", "")
+			return
+		}
+		h.render(w, http.StatusOK, "form", "")
+	case http.MethodPost:
+		h.pagePost(w, r, seg)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		h.render(w, http.StatusMethodNotAllowed, "invalid", "")
+	}
+}
+
+// pagePost handles the form: set the password or cancel the request.
+func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
+	token, ok := parseToken(seg)
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if !ok || r.ParseForm() != nil {
+		h.render(w, http.StatusUnprocessableEntity, "invalid", "")
+		return
+	}
+	if r.PostForm.Get("action") == "cancel" {
+		if !h.cancel(r, token) {
+			h.render(w, http.StatusUnprocessableEntity, "invalid", "")
+			return
+		}
+		h.render(w, http.StatusOK, "cancelled", "")
+		return
+	}
+	password := secret.String(r.PostForm.Get("password"))
+	switch {
+	case password.Empty():
+		h.render(w, http.StatusUnprocessableEntity, "form", "Enter a new password.")
+		return
+	case password.Reveal() != r.PostForm.Get("confirm"):
+		h.render(w, http.StatusUnprocessableEntity, "form", "The two passwords do not match.")
+		return
+	}
+	switch h.redeem(r, token, password) {
+	case redeemed:
+		h.render(w, http.StatusOK, "changed", "")
+	case refused:
+		h.render(w, http.StatusUnprocessableEntity, "form",
+			textWeakPass+" Choose a longer or more varied one.")
+	case hubDown:
+		h.render(w, http.StatusUnprocessableEntity, "unavailable", "")
+	default:
+		h.render(w, http.StatusUnprocessableEntity, "invalid", "")
+	}
+}
+
+// render writes one state of the page, never echoing what was posted.
+func (h *Handler) render(w http.ResponseWriter, status int, state, msg string) {
+	var buf bytes.Buffer
+	err := pageTmpl.Execute(&buf, pageData{
+		State:    state,
+		Title:    pageTitles[state],
+		Error:    msg,
+		LoginURL: h.deps.Links.Base.String() + "/",
+		Asset:    pagePrefix,
+	})
+	if err != nil {
+		h.logger.Error("rendering page", zap.Error(err))
+		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	pageHeaders(hd)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return
+	}
+	css, _ := pageFiles.ReadFile("page/style.css")
+	hd := w.Header()
+	hd.Set("Content-Type", "text/css; charset=utf-8")
+	pageHeaders(hd)
+	hd.Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(css)
+}
+
+// pageHeaders keeps the page out of caches, referrers and frames.
+func pageHeaders(hd http.Header) {
+	hd.Set("Content-Security-Policy", pageCSP)
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+}

@@ -1,0 +1,110 @@
+package caddymodule
+
+import (
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mpgate/password-reset/internal/store"
+	"github.com/mpgate/password-reset/internal/worker"
+)
+
+// pool holds one shared state per storage directory. A config reload
+// provisions the new handlers before it cleans up the old ones, so the
+// store stays open across the reload instead of failing on Badger's
+// directory lock.
+var pool = caddy.NewUsagePool()
+
+// shared is what outlives a config: the store and the mail worker.
+type shared struct {
+	store  *store.Badger
+	worker *worker.Worker
+
+	mu    sync.Mutex
+	deps  []*worker.Deps // of live handlers, the newest last
+	last  *worker.Deps   // the newest ever registered, for a worker outliving them
+	start sync.Once
+}
+
+// acquireShared returns the shared state of the storage directory dir,
+// opening it on first use, and the pool key to release it with.
+func acquireShared(dir, tokenKey string, logger *zap.Logger) (*shared, string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("resolving %s: %w", dir, err)
+	}
+	val, _, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
+		return openShared(abs, tokenKey, logger)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return val.(*shared), abs, nil
+}
+
+func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
+	key, _ := hex.DecodeString(tokenKey) // checked with the config
+	badgerLog := logger.Named("badger")
+	st, err := store.Open(store.Options{
+		Dir: dir,
+		Key: key,
+		Debugf: func(format string, args ...any) {
+			badgerLog.Debug(fmt.Sprintf(format, args...))
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &shared{store: st}
+	s.worker = worker.New(st, s.current, func() time.Time { return clock() })
+	return s, nil
+}
+
+// register makes deps the configuration the worker uses from now on.
+func (s *shared) register(d *worker.Deps) {
+	s.mu.Lock()
+	s.deps = append(s.deps, d)
+	s.last = d
+	s.mu.Unlock()
+	// the worker needs a configuration before its first job
+	s.start.Do(s.worker.Start)
+	s.worker.Wake()
+}
+
+// unregister forgets a handler's configuration; if a newer one failed to
+// load and is cleaned up, the worker goes back to the one still serving.
+func (s *shared) unregister(d *worker.Deps) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.deps {
+		if x == d {
+			s.deps = append(s.deps[:i], s.deps[i+1:]...)
+			return
+		}
+	}
+}
+
+// current returns the configuration of the newest live handler.
+func (s *shared) current() *worker.Deps {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.deps) == 0 {
+		return s.last
+	}
+	return s.deps[len(s.deps)-1]
+}
+
+// Destruct stops the worker, letting the send in flight finish, and
+// closes the store. The pool calls it when the last handler lets go.
+func (s *shared) Destruct() error {
+	// a worker starts with the first registration; without one it never ran
+	if s.last != nil {
+		s.worker.Stop()
+	}
+	return s.store.Close()
+}

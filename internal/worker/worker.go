@@ -1,0 +1,271 @@
+// Package worker turns accepted reset requests into mail. It takes due jobs
+// from the store's outbox, looks the user up on the hub, issues a token and
+// sends the mail, and retries with backoff when the hub or SMTP fails, so
+// that nothing the gate accepted is lost while either is down.
+package worker
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "time/tzdata" // users name their time zone; hosts may lack the database
+
+	"go.uber.org/zap"
+
+	"github.com/mpgate/password-reset/internal/hub"
+	"github.com/mpgate/password-reset/internal/mailer"
+	"github.com/mpgate/password-reset/internal/secret"
+	"github.com/mpgate/password-reset/internal/store"
+)
+
+// Directory looks users up; *hub.Client is one.
+type Directory interface {
+	User(ctx context.Context, name string) (hub.User, error)
+}
+
+// Sender sends reset mails; *mailer.Mailer is one.
+type Sender interface {
+	SendReset(ctx context.Context, r mailer.Reset) error
+}
+
+// Deps are the parts of the configuration a job is processed with. A
+// config reload swaps them while the worker keeps running.
+type Deps struct {
+	Hub    Directory
+	Mail   Sender
+	Links  Links
+	TTL    time.Duration
+	Retry  Backoff
+	Logger *zap.Logger
+	Audit  *zap.Logger
+}
+
+// Links builds the page links that go into mail, from the configured
+// public URL alone.
+type Links struct {
+	// Base is the public URL, without a trailing slash.
+	Base *url.URL
+	// PagePath is the path of the reset page, ending in a slash.
+	PagePath string
+}
+
+// Page returns the link to the reset page for a token.
+func (l Links) Page(token secret.String) secret.String {
+	u := *l.Base
+	u.Path = u.Path + l.PagePath + token.Reveal()
+	u.RawPath = ""
+	return secret.String(u.String())
+}
+
+// Backoff says how failed jobs are retried.
+type Backoff struct {
+	// First is the wait after the first failure; it doubles each time.
+	First time.Duration
+	// Max caps the wait between tries.
+	Max time.Duration
+	// GiveUp is how long after the request a job is dropped.
+	GiveUp time.Duration
+}
+
+// Wait returns the wait after the given number of failed attempts.
+func (b Backoff) Wait(attempts int) time.Duration {
+	d := b.First
+	for i := 1; i < attempts && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// batch is how many due jobs one pass takes.
+const batch = 32
+
+// idleWake bounds how long the worker sleeps, so that a job written by an
+// earlier process (or a clock jump) is never left waiting long.
+const idleWake = 30 * time.Second
+
+// Worker processes the outbox. It is safe for concurrent use.
+type Worker struct {
+	store store.Store
+	deps  func() *Deps
+	now   func() time.Time
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New returns a worker over st that takes its configuration from deps on
+// every job and reads the time from now. Call Start to run it.
+func New(st store.Store, deps func() *Deps, now func() time.Time) *Worker {
+	return &Worker{
+		store: st,
+		deps:  deps,
+		now:   now,
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+}
+
+// Start runs the worker in its own goroutine.
+func (w *Worker) Start() { go w.run() }
+
+// Wake asks the worker to look at the outbox now.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop asks the worker to stop and waits until the job in flight, if
+// any, has finished.
+func (w *Worker) Stop() {
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
+}
+
+func (w *Worker) run() {
+	defer close(w.done)
+	for {
+		w.drain()
+		timer := time.NewTimer(w.sleep())
+		select {
+		case <-w.stop:
+			timer.Stop()
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// drain processes due jobs until none is left or the worker is stopped.
+func (w *Worker) drain() {
+	for {
+		jobs, err := w.store.Due(w.now(), batch)
+		if err != nil {
+			w.deps().Logger.Error("reading outbox", zap.Error(err))
+			return
+		}
+		if len(jobs) == 0 {
+			return
+		}
+		for _, job := range jobs {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			w.process(job)
+		}
+	}
+}
+
+// sleep returns how long to wait for the next due job.
+func (w *Worker) sleep() time.Duration {
+	at, ok, err := w.store.NextDue()
+	if err != nil || !ok {
+		return idleWake
+	}
+	return min(max(at.Sub(w.now()), 0), idleWake)
+}
+
+// process handles one job to its end: sent, dropped, or rescheduled.
+func (w *Worker) process(job store.Job) {
+	d := w.deps()
+	log := d.Audit.With(zap.String("user", job.User), zap.String("client_ip", job.ClientIP))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	user, err := d.Hub.User(ctx, job.User)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		w.finish(d, job, log, "suppressed", "unknown user")
+		return
+	case err != nil:
+		w.retry(d, job, log, "hub lookup failed", err)
+		return
+	case user.External:
+		w.finish(d, job, log, "suppressed", "external user")
+		return
+	case user.Email == "":
+		w.finish(d, job, log, "suppressed", "no email address")
+		return
+	}
+
+	issued, err := w.store.Issue(job.User, w.now(), d.TTL)
+	if err != nil {
+		w.retry(d, job, log, "issuing token failed", err)
+		return
+	}
+	err = d.Mail.SendReset(ctx, mailer.Reset{
+		To:          user.Email,
+		Username:    job.User,
+		DisplayName: user.Name,
+		Link:        d.Links.Page(issued.Token).Reveal(),
+		Token:       issued.Token.Reveal(),
+		Expires:     issued.Expires,
+		Location:    location(user.TimeZone),
+	})
+	if err != nil {
+		// a token never seen by its user must not stay usable; the next
+		// try issues a fresh one
+		if rerr := w.store.Revoke(issued.Token); rerr != nil {
+			d.Logger.Error("revoking unsent token", zap.Error(rerr))
+		}
+		if errors.Is(err, mailer.ErrBadRecipient) {
+			w.finish(d, job, log, "suppressed", "unusable email address")
+			return
+		}
+		w.retry(d, job, log, "sending mail failed", err)
+		return
+	}
+	w.finish(d, job, log, "sent", "")
+}
+
+// finish removes a job that has come to its end and records how.
+func (w *Worker) finish(d *Deps, job store.Job, log *zap.Logger, event, reason string) {
+	if err := w.store.Done(job); err != nil {
+		d.Logger.Error("removing finished job", zap.Error(err))
+	}
+	if reason != "" {
+		log = log.With(zap.String("reason", reason))
+	}
+	log.Info(event, zap.Int("attempts", job.Attempts+1))
+}
+
+// retry puts a failed job back with backoff, or drops it when it is too old.
+func (w *Worker) retry(d *Deps, job store.Job, log *zap.Logger, what string, err error) {
+	now := w.now()
+	next := job
+	next.Attempts++
+	next.NextAt = now.Add(d.Retry.Wait(next.Attempts))
+	if next.NextAt.Sub(job.RequestedAt) > d.Retry.GiveUp {
+		w.finish(d, job, log.With(zap.Error(err)), "dropped", what+", giving up")
+		return
+	}
+	if rerr := w.store.Reschedule(job, next); rerr != nil {
+		d.Logger.Error("rescheduling job", zap.Error(rerr))
+		return
+	}
+	log.Warn("send failed", zap.String("reason", what), zap.Error(err),
+		zap.Int("attempts", next.Attempts), zap.Time("next_at", next.NextAt))
+}
+
+// location returns the user's time zone, or UTC when it is unknown.
+func location(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
