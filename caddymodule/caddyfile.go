@@ -58,7 +58,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.HubTLSCA)
 		case "hub_tls_insecure":
 			if d.NextArg() {
-				return d.ArgErr()
+				return d.Errf("hub_tls_insecure: takes no value")
 			}
 			h.HubTLSInsecure = true
 		case "public_url":

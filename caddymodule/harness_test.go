@@ -59,16 +59,15 @@ type stack struct {
 	storage string
 	base    string // http://127.0.0.1:port
 	client  *http.Client
+	// siteExtra goes into the site block, beside password_reset.
+	siteExtra string
 }
 
 // newStack starts the hub stand-in and a mail catcher and loads Caddy.
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{t: t, storage: t.TempDir(), client: &http.Client{Timeout: 10 * time.Second}}
-	s.hub = hubsim.New(testUsers())
-	hubSrv := httptest.NewServer(s.hub)
-	t.Cleanup(hubSrv.Close)
-	s.hubURL = hubSrv.URL
+	t.Cleanup(startHub(t, s).Close)
 	s.startMail("127.0.0.1:0")
 	s.smtp = s.mail.Addr()
 	s.base = "http://" + freeAddr(t)
@@ -79,6 +78,15 @@ func newStack(t *testing.T) *stack {
 		}
 	})
 	return s
+}
+
+// startHub starts the stand-in hub over real HTTP for the stack.
+func startHub(t *testing.T, s *stack) *httptest.Server {
+	t.Helper()
+	s.hub = hubsim.New(testUsers())
+	srv := httptest.NewServer(s.hub)
+	s.hubURL = srv.URL
+	return srv
 }
 
 func (s *stack) startMail(addr string) {
@@ -114,8 +122,9 @@ func (s *stack) caddyfile(extra string) string {
 		%[7]s
 	}
 	reverse_proxy %[2]s
+	%[8]s
 }
-`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra)
+`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra, s.siteExtra)
 }
 
 // load (re)loads Caddy with the stack's Caddyfile.
@@ -197,6 +206,16 @@ func (s *stack) waitOutboxEmpty() {
 
 func outboxDepth(t *testing.T, dir string) int {
 	t.Helper()
+	n, err := sharedOf(t, dir).store.Depth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sharedOf returns the in-process shared state of a storage directory.
+func sharedOf(t *testing.T, dir string) *shared {
+	t.Helper()
 	var sh *shared
 	pool.Range(func(key, val any) bool {
 		if key == dir {
@@ -207,11 +226,7 @@ func outboxDepth(t *testing.T, dir string) int {
 	if sh == nil {
 		t.Fatalf("no shared state for %s", dir)
 	}
-	n, err := sh.store.Depth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return sh
 }
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/password-reset/([A-Za-z0-9_-]{43})`)

@@ -119,7 +119,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Insecure: h.HubTLSInsecure,
 	})
 	if err != nil {
-		return fmt.Errorf("hub_url: %w", err)
+		// the URL was checked above; what is left is the CA file
+		return fmt.Errorf("hub_tls_ca: %w", err)
 	}
 	if h.HubTLSInsecure {
 		h.logger.Warn("hub_tls_insecure is set: the hub's certificate is not verified")
@@ -163,6 +164,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Cleanup releases this handler's hold on the shared store and worker;
 // the last handler to let go closes them.
 func (h *Handler) Cleanup() error {
+	if h.hub != nil {
+		h.hub.Close()
+	}
 	if h.shared == nil {
 		return nil
 	}
