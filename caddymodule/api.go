@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/mpgate/password-reset/internal/limit"
 	"github.com/mpgate/password-reset/internal/secret"
 	"github.com/mpgate/password-reset/internal/store"
 )
@@ -26,6 +27,12 @@ const maxUsername = 256
 // answer is the same whether or not the user exists: the hub is asked
 // later, by the worker.
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request, seg string) {
+	if ok, wait := h.limits.forgot.Allow(addressKey(r), clock()); !ok {
+		h.throttled(r, "forgot_per_address")
+		setRetryAfter(w, wait)
+		writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
+		return
+	}
 	user, ok := parseUsername(seg)
 	if !ok {
 		writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
@@ -55,15 +62,19 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request, seg string) {
 // reset sets a new password with a token, from a JSON body
 // {"password": "..."} whatever the Content-Type says.
 func (h *Handler) reset(w http.ResponseWriter, r *http.Request, seg string) {
+	if h.tooManyFailures(w, r) {
+		writeText(w, http.StatusTooManyRequests, textTooMany)
+		return
+	}
 	token, ok := parseToken(seg)
 	if !ok {
-		h.rejected(r, "malformed token")
+		h.failed(r, "malformed token")
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
 	password, ok := readPassword(w, r)
 	if !ok {
-		h.rejected(r, "malformed body")
+		h.failed(r, "malformed body")
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
@@ -85,18 +96,48 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request, seg string) {
 
 // invalidate ends every token of the token's user.
 func (h *Handler) invalidate(w http.ResponseWriter, r *http.Request, seg string) {
+	if h.tooManyFailures(w, r) {
+		writeText(w, http.StatusTooManyRequests, textTooMany)
+		return
+	}
 	token, ok := parseToken(seg)
-	if !ok || !h.cancel(r, token) {
+	if !ok {
+		h.failed(r, "malformed token")
+		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
+		return
+	}
+	if !h.cancel(r, token) {
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
 	writeText(w, http.StatusAccepted, textInvalidated)
 }
 
-// rejected records a refused request in the audit log.
-func (h *Handler) rejected(r *http.Request, reason string) {
+// failed records a failed reset or invalidation: in the audit log, and
+// against the caller's failure budget.
+func (h *Handler) failed(r *http.Request, reason string) {
+	h.limits.failures.Spend(addressKey(r), clock())
 	h.audit.Info("rejected", zap.String("reason", reason), zap.String("client_ip", clientIP(r)))
 }
+
+// tooManyFailures reports whether the caller has spent its failure budget,
+// and if so sets Retry-After.
+func (h *Handler) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
+	blocked, wait := h.limits.failures.Blocked(addressKey(r), clock())
+	if blocked {
+		h.throttled(r, "failures_per_address")
+		setRetryAfter(w, wait)
+	}
+	return blocked
+}
+
+// throttled records a request refused by a limiter.
+func (h *Handler) throttled(r *http.Request, limiter string) {
+	h.audit.Info("throttled", zap.String("limiter", limiter), zap.String("client_ip", clientIP(r)))
+}
+
+// addressKey is the limiter key of the request's client address.
+func addressKey(r *http.Request) string { return limit.AddressKey(clientIP(r)) }
 
 // parseUsername decodes a path segment into a username. Names are taken
 // byte for byte as the hub compares them: no case folding and no Unicode

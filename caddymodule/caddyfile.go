@@ -39,6 +39,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			from     <address>
 //			tls      starttls|implicit|none
 //		}
+//		limits {
+//			forgot_per_address   <events> <period>
+//			failures_per_address <events> <period>
+//			failures_per_token   <count>
+//			mails_per_user       <events> <period> [<events> <period>...]
+//			mails_per_minute     <count>
+//			tracked_addresses    <count>
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -73,6 +81,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.parseRetry(d)
 		case "smtp":
 			err = h.SMTP.parse(d)
+		case "limits":
+			err = h.Limits.parse(d)
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())
 		}

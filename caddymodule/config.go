@@ -50,6 +50,7 @@ func (h *Handler) applyDefaults() {
 	if h.MailRetry.GiveUp == 0 {
 		h.MailRetry.GiveUp = caddy.Duration(defaultGiveUp)
 	}
+	h.Limits.applyDefaults()
 }
 
 // check rejects a configuration the module cannot run with. Every message
@@ -80,6 +81,9 @@ func (h *Handler) check() error {
 	}
 	if h.MailRetry.First <= 0 || h.MailRetry.Max < h.MailRetry.First || h.MailRetry.GiveUp <= 0 {
 		return errors.New("mail_retry: want positive durations, first not over max")
+	}
+	if err := h.Limits.check(); err != nil {
+		return err
 	}
 	if h.TokenKey != "" {
 		if k, err := hex.DecodeString(h.TokenKey); err != nil || len(k) < 32 {

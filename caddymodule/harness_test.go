@@ -119,6 +119,13 @@ func (s *stack) caddyfile(extra string) string {
 			from   "Mission Portal <noreply@example.test>"
 			tls    none
 		}
+		# loose limits; the tests of the limits set their own below
+		limits {
+			forgot_per_address   1000 1m
+			failures_per_address 1000 1m
+			mails_per_user       1000 1m
+			mails_per_minute     1000
+		}
 		%[7]s
 	}
 	reverse_proxy %[2]s

@@ -6,6 +6,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mpgate/password-reset/internal/hub"
 	"github.com/mpgate/password-reset/internal/mailer"
+	"github.com/mpgate/password-reset/internal/store"
 	"github.com/mpgate/password-reset/internal/worker"
 )
 
@@ -21,8 +23,16 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// clock is the time source of every handler and worker; tests replace it.
-var clock = time.Now
+// now holds the time source of every handler and worker; tests replace it.
+var now atomic.Pointer[func() time.Time]
+
+func init() {
+	f := time.Now
+	now.Store(&f)
+}
+
+// clock returns the current time of the module.
+func clock() time.Time { return (*now.Load())() }
 
 // Handler serves the password-reset API and page in front of a Mission
 // Portal hub. Requests for anything else go to the next handler untouched.
@@ -54,13 +64,16 @@ type Handler struct {
 	// TokenTTL is how long a reset link works. Default: 48h.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 	// SMTP is how mail is sent.
-	SMTP SMTP `json:"smtp"`
+	SMTP SMTP `json:"smtp,omitzero"`
 	// MailRetry says how failed sends (and hub look-ups) are retried.
-	MailRetry Retry `json:"mail_retry"`
+	MailRetry Retry `json:"mail_retry,omitzero"`
+	// Limits bound what one caller, one token and one user can cost.
+	Limits Limits `json:"limits,omitzero"`
 
 	logger *zap.Logger
 	audit  *zap.Logger
 	shared *shared
+	limits *limiters
 	deps   *worker.Deps
 	hub    *hub.Client
 	key    string
@@ -149,16 +162,27 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Max:    time.Duration(h.MailRetry.Max),
 			GiveUp: time.Duration(h.MailRetry.GiveUp),
 		},
-		Logger: h.logger,
-		Audit:  h.audit,
+		Budgets:        budgets(h.Limits.MailsPerUser),
+		MailsPerMinute: h.Limits.MailsPerMinute,
+		Logger:         h.logger,
+		Audit:          h.audit,
 	}
 	sh, key, err := acquireShared(h.Storage, h.TokenKey, h.logger)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
 	h.shared, h.key = sh, key
+	h.limits = sh.limitersFor(h.Limits)
 	sh.register(h.deps)
 	return nil
+}
+
+func budgets(rates []Rate) []store.Budget {
+	out := make([]store.Budget, len(rates))
+	for i, r := range rates {
+		out[i] = r.budget()
+	}
+	return out
 }
 
 // Cleanup releases this handler's hold on the shared store and worker;

@@ -23,7 +23,7 @@ const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; " +
 
 // pageData fills the page template.
 type pageData struct {
-	State    string // form, changed, cancelled, unavailable or invalid
+	State    string // a key of pageTitles
 	Title    string
 	Error    string
 	LoginURL string
@@ -36,6 +36,7 @@ var pageTitles = map[string]string{
 	"cancelled":   "Request cancelled",
 	"unavailable": "Please try again later",
 	"invalid":     "Link expired",
+	"throttled":   "Too many attempts",
 }
 
 // servePage serves the page the mailed link opens. GET only renders; the
@@ -48,17 +49,27 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if h.tooManyFailures(w, r) {
+			h.render(w, http.StatusTooManyRequests, "throttled", "")
+			return
+		}
 		token, ok := parseToken(seg)
 		if !ok {
+			h.failed(r, "malformed token")
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
 		if _, err := h.shared.store.Check(token, clock()); err != nil {
+			h.failed(r, "bad token")
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
 		h.render(w, http.StatusOK, "form", "")
 	case http.MethodPost:
+		if h.tooManyFailures(w, r) {
+			h.render(w, http.StatusTooManyRequests, "throttled", "")
+			return
+		}
 		h.pagePost(w, r, seg)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
@@ -71,6 +82,7 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	token, ok := parseToken(seg)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if !ok || r.ParseForm() != nil {
+		h.failed(r, "malformed page request")
 		h.render(w, http.StatusUnprocessableEntity, "invalid", "")
 		return
 	}

@@ -23,9 +23,6 @@ const (
 	hubDown                     // the hub could not be asked; the token still works
 )
 
-// maxTokenFailures is how many refused passwords burn a token.
-const maxTokenFailures = 5
-
 // hubCallTimeout bounds a password change on the hub.
 const hubCallTimeout = 30 * time.Second
 
@@ -39,7 +36,7 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		if !errors.Is(err, store.ErrInvalidToken) {
 			h.logger.Error("reserving token", zap.Error(err))
 		}
-		h.rejected(r, "bad token")
+		h.failed(r, "bad token")
 		return invalidToken
 	}
 	log := h.audit.With(zap.String("user", user), zap.String("client_ip", clientIP(r)))
@@ -57,9 +54,10 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		log.Info("redeemed")
 		return redeemed
 	case errors.Is(err, hub.ErrRejected):
-		if err := st.Release(token, true, maxTokenFailures); err != nil {
+		if err := st.Release(token, true, h.Limits.FailuresPerToken); err != nil {
 			h.logger.Error("releasing token", zap.Error(err))
 		}
+		h.limits.failures.Spend(addressKey(r), clock())
 		log.Info("rejected", zap.String("reason", "password refused by the hub"))
 		return refused
 	case errors.Is(err, hub.ErrNotFound):
@@ -86,7 +84,7 @@ func (h *Handler) cancel(r *http.Request, token secret.String) bool {
 		if !errors.Is(err, store.ErrInvalidToken) {
 			h.logger.Error("invalidating token", zap.Error(err))
 		}
-		h.rejected(r, "bad token")
+		h.failed(r, "bad token")
 		return false
 	}
 	h.audit.Info("invalidated", zap.String("user", user), zap.String("client_ip", clientIP(r)))

@@ -25,10 +25,14 @@ type shared struct {
 	store  *store.Badger
 	worker *worker.Worker
 
-	mu    sync.Mutex
-	deps  []*worker.Deps // of live handlers, the newest last
-	last  *worker.Deps   // the newest ever registered, for a worker outliving them
-	start sync.Once
+	mu       sync.Mutex
+	deps     []*worker.Deps // of live handlers, the newest last
+	last     *worker.Deps   // the newest ever registered, for a worker outliving them
+	start    sync.Once
+	limiters map[limiterKey]*limiters
+
+	stopSweep chan struct{}
+	swept     sync.WaitGroup
 }
 
 // acquireShared returns the shared state of the storage directory dir,
@@ -60,9 +64,56 @@ func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{store: st}
+	s := &shared{store: st, limiters: map[limiterKey]*limiters{}, stopSweep: make(chan struct{})}
 	s.worker = worker.New(st, s.current, func() time.Time { return clock() })
+	s.swept.Add(1)
+	go s.sweepLoop()
 	return s, nil
+}
+
+// limitersFor returns the limiters of a set of limits, the same ones for
+// every config that has them, so that a reload keeps their counts.
+func (s *shared) limitersFor(l Limits) *limiters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := limiterKey{l.ForgotPerAddress, l.FailuresPerAddress, l.TrackedAddresses}
+	lim, ok := s.limiters[key]
+	if !ok {
+		lim = newLimiters(l)
+		s.limiters[key] = lim
+	}
+	return lim
+}
+
+// limiterKey is what sets the in-memory limiters apart.
+type limiterKey struct {
+	forgot, failures Rate
+	tracked          int
+}
+
+// sweepInterval is how often idle keys leave the limiters.
+const sweepInterval = time.Minute
+
+func (s *shared) sweepLoop() {
+	defer s.swept.Done()
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			all := make([]*limiters, 0, len(s.limiters))
+			for _, l := range s.limiters {
+				all = append(all, l)
+			}
+			s.mu.Unlock()
+			for _, l := range all {
+				l.sweep(clock())
+			}
+		}
+	}
 }
 
 // register makes deps the configuration the worker uses from now on.
@@ -102,6 +153,8 @@ func (s *shared) current() *worker.Deps {
 // Destruct stops the worker, letting the send in flight finish, and
 // closes the store. The pool calls it when the last handler lets go.
 func (s *shared) Destruct() error {
+	close(s.stopSweep)
+	s.swept.Wait()
 	// a worker starts with the first registration; without one it never ran
 	if s.last != nil {
 		s.worker.Stop()

@@ -79,6 +79,11 @@ type Store interface {
 	// returns that user.
 	Invalidate(token secret.String, now time.Time) (user string, err error)
 
+	// MailAllowed reports whether one more mail to user fits every budget.
+	MailAllowed(user string, now time.Time, budgets []Budget) (bool, error)
+	// MailSent records a mail sent to user at now, for the budgets.
+	MailSent(user string, now time.Time, budgets []Budget) error
+
 	// Close releases the store.
 	Close() error
 }

@@ -14,6 +14,7 @@ import (
 	_ "time/tzdata" // users name their time zone; hosts may lack the database
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
 	"github.com/mpgate/password-reset/internal/hub"
 	"github.com/mpgate/password-reset/internal/mailer"
@@ -34,13 +35,17 @@ type Sender interface {
 // Deps are the parts of the configuration a job is processed with. A
 // config reload swaps them while the worker keeps running.
 type Deps struct {
-	Hub    Directory
-	Mail   Sender
-	Links  Links
-	TTL    time.Duration
-	Retry  Backoff
-	Logger *zap.Logger
-	Audit  *zap.Logger
+	Hub   Directory
+	Mail  Sender
+	Links Links
+	TTL   time.Duration
+	Retry Backoff
+	// Budgets bound the mails to one user; over them, requests are dropped.
+	Budgets []store.Budget
+	// MailsPerMinute caps the mails sent in all; over it, mails wait.
+	MailsPerMinute int
+	Logger         *zap.Logger
+	Audit          *zap.Logger
 }
 
 // Links builds the page links that go into mail, from the configured
@@ -96,6 +101,10 @@ type Worker struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	// global caps the mails per minute; only the worker goroutine uses it
+	global  *rate.Limiter
+	globalN int
 }
 
 // New returns a worker over st that takes its configuration from deps on
@@ -199,6 +208,20 @@ func (w *Worker) process(job store.Job) {
 		return
 	}
 
+	allowed, err := w.store.MailAllowed(job.User, w.now(), d.Budgets)
+	switch {
+	case err != nil:
+		w.retry(d, job, log, "reading mail budget failed", err)
+		return
+	case !allowed:
+		w.finish(d, job, log, "suppressed", "mail budget of the user spent")
+		return
+	}
+	if wait := w.globalWait(d); wait > 0 {
+		w.postpone(d, job, wait)
+		return
+	}
+
 	issued, err := w.store.Issue(job.User, w.now(), d.TTL)
 	if err != nil {
 		w.retry(d, job, log, "issuing token failed", err)
@@ -226,7 +249,39 @@ func (w *Worker) process(job store.Job) {
 		w.retry(d, job, log, "sending mail failed", err)
 		return
 	}
+	if err := w.store.MailSent(job.User, w.now(), d.Budgets); err != nil {
+		d.Logger.Error("recording a sent mail", zap.Error(err))
+	}
 	w.finish(d, job, log, "sent", "")
+}
+
+// globalWait takes one mail from the global cap, or returns how long the
+// worker must wait for one.
+func (w *Worker) globalWait(d *Deps) time.Duration {
+	if d.MailsPerMinute <= 0 {
+		return 0
+	}
+	if w.global == nil || w.globalN != d.MailsPerMinute {
+		w.global = rate.NewLimiter(rate.Limit(float64(d.MailsPerMinute)/60), d.MailsPerMinute)
+		w.globalN = d.MailsPerMinute
+	}
+	now := w.now()
+	r := w.global.ReserveN(now, 1)
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return wait
+	}
+	return 0
+}
+
+// postpone puts a job back for later without counting a failure.
+func (w *Worker) postpone(d *Deps, job store.Job, wait time.Duration) {
+	next := job
+	next.NextAt = w.now().Add(wait)
+	if err := w.store.Reschedule(job, next); err != nil {
+		d.Logger.Error("rescheduling job", zap.Error(err))
+	}
+	d.Logger.Debug("mail postponed by the global cap", zap.Duration("wait", wait))
 }
 
 // finish removes a job that has come to its end and records how.
