@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,8 @@ type stack struct {
 	client  *http.Client
 	// siteExtra goes into the site block, beside password_reset.
 	siteExtra string
+	// globalExtra goes into the global options block.
+	globalExtra string
 }
 
 // newStack starts the hub stand-in and a mail catcher and loads Caddy.
@@ -104,8 +107,10 @@ func (s *stack) startMail(addr string) {
 func (s *stack) caddyfile(extra string) string {
 	return fmt.Sprintf(`{
 	admin off
+	%[9]s
 }
-%[1]s {
+http://:%[10]s {
+	bind 127.0.0.1
 	password_reset {
 		hub_url      %[2]s
 		hub_user     %[3]s
@@ -131,7 +136,8 @@ func (s *stack) caddyfile(extra string) string {
 	reverse_proxy %[2]s
 	%[8]s
 }
-`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra, s.siteExtra)
+`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra, s.siteExtra, s.globalExtra,
+		s.base[strings.LastIndex(s.base, ":")+1:])
 }
 
 // load (re)loads Caddy with the stack's Caddyfile.
@@ -286,4 +292,44 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// flip returns a well-formed token that differs from token in its last
+// character.
+func flip(token string) string {
+	last := byte('A')
+	if token[len(token)-1] == 'A' {
+		last = 'B'
+	}
+	return token[:len(token)-1] + string(last)
+}
+
+func stopCaddy() error { return caddy.Stop() }
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// fakeClock makes the module read the time from a test clock until the
+// test ends.
+func fakeClock(t *testing.T, start time.Time) *testClock {
+	c := &testClock{t: start}
+	f := c.now
+	old := now.Swap(&f)
+	t.Cleanup(func() { now.Store(old) })
+	return c
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
