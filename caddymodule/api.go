@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,23 +28,39 @@ const maxUsername = 256
 // answer is the same whether or not the user exists: the hub is asked
 // later, by the worker.
 func (h *Handler) forgot(w http.ResponseWriter, r *http.Request, seg string) {
-	if ok, wait := h.limits.forgot.Allow(addressKey(r), clock()); !ok {
-		h.throttled(r, "forgot_per_address")
-		setRetryAfter(w, wait)
+	name, _ := url.PathUnescape(seg) // a bad escape leaves a name request refuses
+	err := h.request(w, r, name)
+	if err != nil {
 		writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
 		return
 	}
-	user, ok := parseUsername(seg)
-	if !ok {
-		writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
-		return
+	writeText(w, http.StatusOK, textForgotOK)
+}
+
+// Why request refused a reset request.
+var (
+	errThrottled = errors.New("over the per-address limit")
+	errName      = errors.New("malformed username")
+	errStore     = errors.New("store failed")
+)
+
+// request checks the caller's limit and the name, and records the request
+// in the outbox. Over the limit, it sets Retry-After.
+func (h *Handler) request(w http.ResponseWriter, r *http.Request, name string) error {
+	if ok, wait := h.limits.forgot.Allow(addressKey(r), clock()); !ok {
+		h.throttled(r, "forgot_per_address")
+		setRetryAfter(w, wait)
+		return errThrottled
+	}
+	if !validUsername(name) {
+		return errName
 	}
 	id, err := store.NewJobID()
 	if err == nil {
 		now := clock()
 		err = h.shared.store.Enqueue(store.Job{
 			ID:          id,
-			User:        user,
+			User:        name,
 			RequestedAt: now,
 			ClientIP:    clientIP(r),
 			NextAt:      now,
@@ -51,12 +68,11 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request, seg string) {
 	}
 	if err != nil {
 		h.logger.Error("recording reset request", zap.Error(err))
-		writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
-		return
+		return errStore
 	}
-	h.audit.Info("requested", zap.String("user", user), zap.String("client_ip", clientIP(r)))
+	h.audit.Info("requested", zap.String("user", name), zap.String("client_ip", clientIP(r)))
 	h.shared.worker.Wake()
-	writeText(w, http.StatusOK, textForgotOK)
+	return nil
 }
 
 // reset sets a new password with a token, from a JSON body
@@ -72,14 +88,14 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request, seg string) {
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
-	password, ok := readPassword(w, r)
-	if !ok {
+	password, err := readPassword(w, r)
+	if err != nil {
 		h.failed(r, "malformed body")
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
-	if password.Empty() {
-		writeText(w, http.StatusUnprocessableEntity, textEmptyPass)
+	if msg := checkPassword(password); msg != "" {
+		writeText(w, http.StatusUnprocessableEntity, msg)
 		return
 	}
 	switch h.redeem(r, token, password) {
@@ -139,24 +155,24 @@ func (h *Handler) throttled(r *http.Request, limiter string) {
 // addressKey is the limiter key of the request's client address.
 func addressKey(r *http.Request) string { return limit.AddressKey(clientIP(r)) }
 
-// parseUsername decodes a path segment into a username. Names are taken
-// byte for byte as the hub compares them: no case folding and no Unicode
-// normalization, so two spellings never map to one account. Refused:
-// empty, too long, not UTF-8, control characters, slashes and dot names.
-func parseUsername(seg string) (string, bool) {
-	name, err := url.PathUnescape(seg)
-	if err != nil || name == "" || len(name) > maxUsername || !utf8.ValidString(name) {
-		return "", false
+// validUsername reports whether a name can be asked of the hub. Names are
+// taken byte for byte as the hub compares them: no case folding and no
+// Unicode normalization, so two spellings never map to one account.
+// Refused: empty, too long, not UTF-8, control characters, slashes and dot
+// names.
+func validUsername(name string) bool {
+	if name == "" || len(name) > maxUsername || !utf8.ValidString(name) {
+		return false
 	}
 	if name == "." || name == ".." || strings.ContainsAny(name, "/\\") {
-		return "", false
+		return false
 	}
 	for _, c := range name {
 		if unicode.IsControl(c) || c == unicode.ReplacementChar {
-			return "", false
+			return false
 		}
 	}
-	return name, true
+	return true
 }
 
 // parseToken accepts exactly the shape of the tokens the gate issues:
@@ -176,22 +192,73 @@ func parseToken(seg string) (secret.String, bool) {
 	return secret.String(seg), true
 }
 
-// readPassword reads {"password": "..."} from the body: one JSON object
-// whose password is a string, nothing after it, at most maxBody bytes.
-func readPassword(w http.ResponseWriter, r *http.Request) (secret.String, bool) {
+// maxPassword is the longest password taken, in bytes: hubs hash
+// passwords with bcrypt, which ignores every byte past the 72nd, so a longer
+// one would be cut short without a word.
+const maxPassword = 72
+
+// errBody is any body readPassword refuses.
+var errBody = errors.New("malformed body")
+
+// readPassword reads {"password": "..."} from the body: one JSON object,
+// at most maxBody bytes, with exactly one "password" key holding a string,
+// and nothing after it. Other keys are ignored.
+func readPassword(w http.ResponseWriter, r *http.Request) (secret.String, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		return "", false
-	}
-	var body struct {
-		Password *string `json:"password"`
+		return "", errBody
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&body); err != nil || body.Password == nil {
-		return "", false
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errBody
+	}
+	var password *string
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", errBody
+		}
+		if key != "password" {
+			var skip json.RawMessage
+			if dec.Decode(&skip) != nil {
+				return "", errBody
+			}
+			continue
+		}
+		// a second "password" could be read differently by something in
+		// between, so it is refused
+		var p string
+		if password != nil || dec.Decode(&p) != nil {
+			return "", errBody
+		}
+		password = &p
+	}
+	if _, err := dec.Token(); err != nil || password == nil {
+		return "", errBody // unterminated object, or no password
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "", false // trailing data after the object
+		return "", errBody // trailing data after the object
 	}
-	return secret.String(*body.Password), true
+	return secret.String(*password), nil
+}
+
+// checkPassword returns the message for a password that can never be set,
+// or "". Spaces are kept as typed, at either end too: nothing is changed
+// without a word.
+func checkPassword(p secret.String) string {
+	s := p.Reveal()
+	switch {
+	case s == "":
+		return textEmptyPass
+	case len(s) > maxPassword:
+		return textLongPass
+	case !utf8.ValidString(s):
+		return textBadChars
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return textBadChars
+		}
+	}
+	return ""
 }

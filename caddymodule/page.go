@@ -3,9 +3,12 @@ package caddymodule
 import (
 	"bytes"
 	"embed"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -28,6 +31,7 @@ type pageData struct {
 	Error    string
 	LoginURL string
 	Asset    string
+	Lifetime string // how long a link works, in words
 }
 
 var pageTitles = map[string]string{
@@ -37,14 +41,20 @@ var pageTitles = map[string]string{
 	"unavailable": "Please try again later",
 	"invalid":     "Link expired",
 	"throttled":   "Too many attempts",
+	"request":     "Reset your password",
+	"requested":   "Check your mail",
 }
 
 // servePage serves the page the mailed link opens. GET only renders; the
 // form posts back to the same address to set the password or to cancel.
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	seg := strings.TrimPrefix(r.URL.EscapedPath(), pagePrefix)
-	if seg == "style.css" {
+	switch seg {
+	case "style.css":
 		h.serveAsset(w, r)
+		return
+	case "":
+		h.serveRequest(w, r)
 		return
 	}
 	switch r.Method {
@@ -77,6 +87,37 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveRequest serves the form that asks for a reset by user name. Its
+// answer is the same for every well-formed name, as the API's is.
+func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.render(w, http.StatusOK, "request", "")
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		h.render(w, http.StatusMethodNotAllowed, "request", "")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if r.ParseForm() != nil {
+		h.render(w, http.StatusUnprocessableEntity, "request", "Enter your user name.")
+		return
+	}
+	switch err := h.request(w, r, r.PostForm.Get("username")); {
+	case err == nil:
+		h.render(w, http.StatusOK, "requested", "")
+	case errors.Is(err, errThrottled):
+		h.render(w, http.StatusTooManyRequests, "request",
+			"There were too many requests from your network. Please wait a few minutes.")
+	case errors.Is(err, errName):
+		h.render(w, http.StatusUnprocessableEntity, "request", "Enter your user name.")
+	default:
+		h.render(w, http.StatusUnprocessableEntity, "request", textForgotFailed)
+	}
+}
+
 // pagePost handles the form: set the password or cancel the request.
 func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	token, ok := parseToken(seg)
@@ -103,6 +144,10 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 		h.render(w, http.StatusUnprocessableEntity, "form", "The two passwords do not match.")
 		return
 	}
+	if msg := checkPassword(password); msg != "" {
+		h.render(w, http.StatusUnprocessableEntity, "form", msg)
+		return
+	}
 	switch h.redeem(r, token, password) {
 	case redeemed:
 		h.render(w, http.StatusOK, "changed", "")
@@ -125,6 +170,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, state, msg string) {
 		Error:    msg,
 		LoginURL: h.deps.Links.Base.String() + "/",
 		Asset:    pagePrefix,
+		Lifetime: inWords(time.Duration(h.TokenTTL)),
 	})
 	if err != nil {
 		h.logger.Error("rendering page", zap.Error(err))
@@ -150,6 +196,21 @@ func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
 	pageHeaders(hd)
 	hd.Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(css)
+}
+
+// inWords writes a lifetime such as 48h as "48 hours".
+func inWords(d time.Duration) string {
+	n, unit := int64(d/time.Second), "second"
+	switch {
+	case d%time.Hour == 0:
+		n, unit = int64(d/time.Hour), "hour"
+	case d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // pageHeaders keeps the page out of caches, referrers and frames.

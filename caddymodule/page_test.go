@@ -79,7 +79,7 @@ func TestPageCancels(t *testing.T) {
 func TestPageBadLinks(t *testing.T) {
 	s := newStack(t)
 	for _, path := range []string{
-		"/password-reset/", "/password-reset/v1twknmrLWos",
+		"/password-reset/v1twknmrLWos",
 		"/password-reset/" + strings.Repeat("A", 43), "/password-reset/%00",
 	} {
 		resp, body := s.do("GET", path, "")
@@ -114,5 +114,35 @@ func checkPageHeaders(t *testing.T, resp *http.Response) {
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
 		t.Errorf("page Content-Security-Policy = %q, want default-src 'none'", csp)
+	}
+}
+
+func TestPageRequestsReset(t *testing.T) {
+	s := newStack(t)
+	resp, body := s.do("GET", "/password-reset/", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="username"`) {
+		t.Fatalf("GET request form = %d, want 200 with the form:\n%s", resp.StatusCode, body)
+	}
+	checkPageHeaders(t, resp)
+	var first string
+	for _, user := range []string{"admin", "nobody", "ldapbob"} {
+		resp, body := s.postForm("/password-reset/", url.Values{"username": {user}})
+		if resp.StatusCode != 200 || !strings.Contains(body, "on its way") {
+			t.Fatalf("request(%s) = %d, want 200 with the sent page:\n%s", user,
+				resp.StatusCode, body)
+		}
+		if first == "" {
+			first = body
+		} else if body != first {
+			t.Errorf("request(%s) page differs from request(admin)", user)
+		}
+	}
+	s.waitOutboxEmpty()
+	if msgs := s.mail.Messages(); len(msgs) != 1 || msgs[0].To[0] != "admin@example.test" {
+		t.Errorf("mails = %d, want one to admin", len(msgs))
+	}
+	resp, body = s.postForm("/password-reset/", url.Values{"username": {"a/b"}})
+	if resp.StatusCode != 422 || !strings.Contains(body, "Enter your user name") {
+		t.Errorf("request(a/b) = %d, want 422 asking for the name", resp.StatusCode)
 	}
 }

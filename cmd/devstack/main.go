@@ -98,8 +98,9 @@ Ask for a reset of the stand-in's "admin" account:
 
   curl -X POST http://%[1]s/api/auth/password/forgot/admin
 
-then open the caught mail at http://%[3]s, follow its link and set a new
-password. Check that the stand-in hub takes it:
+(or use the form at http://%[1]s/password-reset/), then open the caught
+mail at http://%[3]s, follow its link and set a new password. Check that
+the stand-in hub takes it:
 
   curl -u admin:NEW-PASSWORD http://%[1]s/api/
 
@@ -121,6 +122,7 @@ func caddyfile(o options, storage string) string {
 }
 
 http://%[1]s {
+	bind %[5]s
 	password_reset {
 		hub_url      http://%[2]s
 		hub_user     mpgate
@@ -135,7 +137,16 @@ http://%[1]s {
 	}
 	reverse_proxy %[2]s
 }
-`, o.listen, o.hub, o.smtp, storage)
+`, o.listen, o.hub, o.smtp, storage, host(o.listen))
+}
+
+// host returns the host part of a host:port address.
+func host(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
 }
 
 // serve runs h on addr in the background.
