@@ -205,7 +205,9 @@ var errBody = errors.New("malformed body")
 // and nothing after it. Other keys are ignored.
 func readPassword(w http.ResponseWriter, r *http.Request) (secret.String, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
+	// the decoder would turn bytes that are not UTF-8 into U+FFFD, and so
+	// set a password other than the one typed
+	if err != nil || !utf8.Valid(raw) {
 		return "", errBody
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -227,11 +229,9 @@ func readPassword(w http.ResponseWriter, r *http.Request) (secret.String, error)
 		}
 		// a second "password" could be read differently by something in
 		// between, so it is refused
-		var p string
-		if password != nil || dec.Decode(&p) != nil {
-			return "", errBody
+		if password != nil || dec.Decode(&password) != nil || password == nil {
+			return "", errBody // a second one, not a string, or null
 		}
-		password = &p
 	}
 	if _, err := dec.Token(); err != nil || password == nil {
 		return "", errBody // unterminated object, or no password

@@ -44,6 +44,12 @@ func testUsers() hubsim.Data {
 			{ID: "carol", Password: "Carol-pass-1", Email: "carol@example.test",
 				Roles: []string{"reader"}},
 			{ID: svcUser, Password: svcPass, Roles: []string{"admin"}},
+			// names that try to smuggle headers and recipients into the mail
+			{ID: `o'brien,"x"<y@evil.test>`, Password: "Obrien-pass-1",
+				Email: "obrien@example.test", Name: "Eve\r\nBcc: attacker@evil.test",
+				Roles: []string{"reader"}},
+			{ID: "jos\u00e9", Password: "Jose-pass-123", Email: "jose@example.test",
+				Roles: []string{"reader"}},
 		},
 		Settings: hubsim.Settings{MinPasswordLength: 8, PasswordComplexity: 2},
 	}
@@ -64,6 +70,16 @@ type stack struct {
 	siteExtra string
 	// globalExtra goes into the global options block.
 	globalExtra string
+
+	hubMu    sync.Mutex
+	hubPaths []string // method and escaped path of every call the hub got
+}
+
+// hubCalls returns the calls the hub got so far.
+func (s *stack) hubCalls() []string {
+	s.hubMu.Lock()
+	defer s.hubMu.Unlock()
+	return append([]string(nil), s.hubPaths...)
 }
 
 // newStack starts the hub stand-in and a mail catcher and loads Caddy.
@@ -87,7 +103,12 @@ func newStack(t *testing.T) *stack {
 func startHub(t *testing.T, s *stack) *httptest.Server {
 	t.Helper()
 	s.hub = hubsim.New(testUsers())
-	srv := httptest.NewServer(s.hub)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hubMu.Lock()
+		s.hubPaths = append(s.hubPaths, r.Method+" "+r.URL.EscapedPath())
+		s.hubMu.Unlock()
+		s.hub.ServeHTTP(w, r)
+	}))
 	s.hubURL = srv.URL
 	return srv
 }
