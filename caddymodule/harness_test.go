@@ -26,6 +26,10 @@ import (
 	"github.com/mpgate/password-reset/internal/mailcatch"
 )
 
+// hubPassEnv holds the service account's password in the tests, as a
+// deployment would keep it out of the Caddyfile.
+const hubPassEnv = "MPGATE_TEST_HUB_PASSWORD"
+
 // The stand-in hub's users in every test.
 const (
 	adminPass = "Adm1n-start-pass"
@@ -157,7 +161,7 @@ http://:%[10]s {
 	reverse_proxy %[2]s
 	%[8]s
 }
-`, s.base, s.hubURL, svcUser, svcPass, s.storage, s.smtp, extra, s.siteExtra, s.globalExtra,
+`, s.base, s.hubURL, svcUser, "{env."+hubPassEnv+"}", s.storage, s.smtp, extra, s.siteExtra, s.globalExtra,
 		s.base[strings.LastIndex(s.base, ":")+1:])
 }
 

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Setenv("XDG_CONFIG_HOME", home)
+	os.Setenv(hubPassEnv, svcPass)
 	os.Setenv("XDG_DATA_HOME", home)
 	code := m.Run()
 	os.RemoveAll(home)
