@@ -33,7 +33,7 @@ func (h *Handler) applyDefaults() {
 		*s = repl.ReplaceKnown(*s, "")
 	}
 	if h.Storage == "" {
-		h.Storage = filepath.Join(caddy.AppDataDir(), "password_reset")
+		h.Storage = filepath.Join(caddy.AppDataDir(), "password_reset", siteDir(h.PublicURL))
 	}
 	if h.TokenTTL == 0 {
 		h.TokenTTL = caddy.Duration(defaultTokenTTL)
@@ -120,6 +120,16 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// siteDir names the default storage directory of a site after its public
+// host, so that two sites of one Caddy keep apart by default.
+func siteDir(public string) string {
+	u, err := url.Parse(public)
+	if err != nil || u.Host == "" {
+		return "default"
+	}
+	return strings.NewReplacer(":", "_", "[", "", "]", "").Replace(strings.ToLower(u.Host))
 }
 
 func trimSlash(p string) string { return strings.TrimRight(p, "/") }

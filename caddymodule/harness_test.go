@@ -331,6 +331,16 @@ func flip(token string) string {
 
 func stopCaddy() error { return caddy.Stop() }
 
+// restart stops Caddy, which closes the store, and loads it again.
+func (s *stack) restart(extra string) {
+	s.t.Helper()
+	if err := caddy.Stop(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.client.CloseIdleConnections()
+	s.load(extra)
+}
+
 // testClock is a clock the test moves by hand.
 type testClock struct {
 	mu sync.Mutex

@@ -116,10 +116,7 @@ func TestMailBudgetPerUserIsSilentAndSurvivesRestart(t *testing.T) {
 	}
 	s.waitOutboxEmpty()
 	// a stop closes the store; the budget is read back from it
-	if err := stopCaddy(); err != nil {
-		t.Fatal(err)
-	}
-	s.load(cfg)
+	s.restart(cfg)
 	s.expect("POST", "/api/auth/password/forgot/admin", "", 200, textForgotOK)
 	s.waitOutboxEmpty()
 	if n := len(s.mail.Messages()); n != 1 {

@@ -72,12 +72,16 @@ type Handler struct {
 
 	logger *zap.Logger
 	audit  *zap.Logger
-	shared *shared
-	limits *limiters
 	deps   *worker.Deps
 	hub    *hub.Client
-	key    string
 	lease  time.Duration
+
+	// set by start, before ready is closed, and never changed after
+	ready   chan struct{}
+	shared  *shared
+	limits  *limiters
+	key     string
+	stopped *atomic.Bool
 }
 
 // SMTP configures the mail server.
@@ -167,15 +171,64 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:         h.logger,
 		Audit:          h.audit,
 	}
+	h.ready, h.stopped = make(chan struct{}), new(atomic.Bool)
+	// the store opens when Caddy starts serving, not here: validating a
+	// config provisions it too, and must neither lock the store nor mail
+	app, err := ctx.App(appID)
+	if err != nil {
+		return fmt.Errorf("loading the %s app: %w", appID, err)
+	}
+	app.(*App).add(h)
+	return nil
+}
+
+// start opens (or joins) the shared store and worker of the handler's
+// storage directory, and lets requests in.
+func (h *Handler) start() error {
 	sh, key, err := acquireShared(h.Storage, h.TokenKey, h.logger)
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return fmt.Errorf("password_reset storage: %w", err)
 	}
 	h.shared, h.key = sh, key
 	h.limits = sh.limitersFor(h.Limits)
 	sh.register(h.deps)
+	close(h.ready)
 	return nil
 }
+
+// stop lets go of the shared state; the last handler to let go closes it.
+// h.shared stays set: requests still in flight find the store closed, at
+// worst, and answer with the API's fixed texts.
+func (h *Handler) stop() error {
+	if !h.stopped.CompareAndSwap(false, true) {
+		return nil
+	}
+	h.shared.unregister(h.deps)
+	_, err := pool.Delete(h.key)
+	return err
+}
+
+// started returns the shared state once the handler has started, waiting
+// a little for it: Caddy may start serving before it starts this module's
+// app.
+func (h *Handler) started() *shared {
+	select {
+	case <-h.ready:
+		return h.shared
+	default:
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-h.ready:
+		return h.shared
+	case <-t.C:
+		return nil
+	}
+}
+
+// startWait bounds how long a request waits for the handler to start.
+const startWait = 10 * time.Second
 
 func budgets(rates []Rate) []store.Budget {
 	out := make([]store.Budget, len(rates))
@@ -185,19 +238,13 @@ func budgets(rates []Rate) []store.Budget {
 	return out
 }
 
-// Cleanup releases this handler's hold on the shared store and worker;
-// the last handler to let go closes them.
+// Cleanup closes the hub client's idle connections. The store was let go
+// when the app stopped.
 func (h *Handler) Cleanup() error {
 	if h.hub != nil {
 		h.hub.Close()
 	}
-	if h.shared == nil {
-		return nil
-	}
-	h.shared.unregister(h.deps)
-	_, err := pool.Delete(h.key)
-	h.shared = nil
-	return err
+	return nil
 }
 
 // Interface guards.

@@ -118,10 +118,7 @@ func TestTokenLifetime(t *testing.T) {
 	_, token = tokenOf(t, s.forgot("admin", 2))
 	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("N3w-pass-word"),
 		200, textResetOK)
-	if err := stopCaddy(); err != nil {
-		t.Fatal(err)
-	}
-	s.load("token_ttl 90s")
+	s.restart("token_ttl 90s")
 	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("0ther-pass-word"),
 		422, textUnprocessed)
 }

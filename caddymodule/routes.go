@@ -32,29 +32,58 @@ const (
 
 // ServeHTTP answers the reset API and page and passes everything else on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	switch {
-	case guarded(r.URL.Path):
-		h.serveAPI(w, r)
-		return nil
-	case strings.HasPrefix(r.URL.Path, pagePrefix):
-		h.servePage(w, r)
+	api := guarded(r)
+	if !api && !strings.HasPrefix(r.URL.Path, pagePrefix) {
+		return next.ServeHTTP(w, r)
+	}
+	sh := h.started()
+	if sh == nil || !sh.enter() {
+		// not started yet, or stopped under this request
+		switch {
+		case !api:
+			h.render(w, http.StatusUnprocessableEntity, "unavailable", "")
+		case strings.Contains(r.URL.Path, "/forgot/"):
+			writeText(w, http.StatusUnprocessableEntity, textForgotFailed)
+		default:
+			writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
+		}
 		return nil
 	}
-	return next.ServeHTTP(w, r)
+	defer sh.leave()
+	if api {
+		h.serveAPI(w, r)
+	} else {
+		h.servePage(w, r)
+	}
+	return nil
 }
 
-// guarded reports whether a path is under the reset API in any spelling
-// that the hub might read as such (doubled slashes, dot segments, letter
-// case): none of those may reach the hub.
-func guarded(p string) bool {
-	if !strings.Contains(strings.ToLower(p), "password") {
+// guarded reports whether a request is under the reset API in any spelling
+// that the hub might read as such (doubled slashes, dot segments, escapes,
+// letter case), in its raw form as the proxy forwards it or decoded and
+// cleaned as a server may read it: none of those may reach the hub.
+func guarded(r *http.Request) bool {
+	raw := r.URL.EscapedPath()
+	if !strings.Contains(strings.ToLower(raw), "password") &&
+		!strings.Contains(strings.ToLower(r.URL.Path), "password") {
 		return false // the fast way out for nearly all traffic
 	}
-	c := strings.ToLower(path.Clean("/" + p))
-	for strings.Contains(c, "//") {
-		c = strings.ReplaceAll(c, "//", "/")
+	for _, p := range []string{raw, r.URL.Path, path.Clean("/" + r.URL.Path)} {
+		if underAPI(p) {
+			return true
+		}
 	}
-	return c+"/" == apiPrefix || strings.HasPrefix(c+"/", apiPrefix)
+	return false
+}
+
+// underAPI reports whether p, lowercased with its slashes collapsed, is the
+// API's prefix or under it.
+func underAPI(p string) bool {
+	p = strings.ToLower(p)
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	return strings.HasPrefix(p+"/", apiPrefix)
 }
 
 // serveAPI routes the three calls. Only the exact escaped spelling of a

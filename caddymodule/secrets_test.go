@@ -92,10 +92,7 @@ func TestNoSecretInLogsOrAnswers(t *testing.T) {
 	}
 	secrets = append(secrets, token, token2, token3, strings.TrimPrefix(page, "/password-reset/"))
 
-	if err := stopCaddy(); err != nil { // flushes and closes the log files
-		t.Fatal(err)
-	}
-	s.load("")
+	s.restart("")
 	sources := map[string]string{"answers": strings.Join(rec.dumps, "\n")}
 	for _, f := range []string{debugLog, accessLog} {
 		raw, err := os.ReadFile(f)

@@ -33,7 +33,26 @@ type shared struct {
 
 	stopSweep chan struct{}
 	swept     sync.WaitGroup
+
+	// gate keeps the store open while requests use it: each holds a read
+	// lock, and Destruct takes the write lock before closing
+	gate   sync.RWMutex
+	closed bool
 }
+
+// enter admits a request to the store; it reports false once the store is
+// closed. A request admitted must call leave.
+func (s *shared) enter() bool {
+	s.gate.RLock()
+	if s.closed {
+		s.gate.RUnlock()
+		return false
+	}
+	return true
+}
+
+// leave ends what enter began.
+func (s *shared) leave() { s.gate.RUnlock() }
 
 // acquireShared returns the shared state of the storage directory dir,
 // opening it on first use, and the pool key to release it with.
@@ -159,5 +178,8 @@ func (s *shared) Destruct() error {
 	if s.last != nil {
 		s.worker.Stop()
 	}
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	s.closed = true
 	return s.store.Close()
 }
