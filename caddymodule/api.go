@@ -244,7 +244,9 @@ func readPassword(w http.ResponseWriter, r *http.Request) (secret.String, error)
 
 // checkPassword returns the message for a password that can never be set,
 // or "". Spaces are kept as typed, at either end too: nothing is changed
-// without a word.
+// without a word. U+FFFD is refused with the control characters: the JSON
+// decoder puts it in place of a lone surrogate such as "\ud800", so a
+// password holding it may not be the one that was typed.
 func checkPassword(p secret.String) string {
 	s := p.Reveal()
 	switch {
@@ -256,7 +258,7 @@ func checkPassword(p secret.String) string {
 		return textBadChars
 	}
 	for _, c := range s {
-		if unicode.IsControl(c) {
+		if unicode.IsControl(c) || c == utf8.RuneError {
 			return textBadChars
 		}
 	}

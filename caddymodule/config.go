@@ -69,9 +69,8 @@ func (h *Handler) check() error {
 			return fmt.Errorf("%s is required", r.name)
 		}
 	}
-	hubURL, err := url.Parse(h.HubURL)
-	if err != nil || (hubURL.Scheme != "https" && hubURL.Scheme != "http") || hubURL.Host == "" {
-		return fmt.Errorf("hub_url: want an http or https URL, got %q", h.HubURL)
+	if err := checkHubURL(h.HubURL); err != nil {
+		return fmt.Errorf("hub_url: %w", err)
 	}
 	if err := checkPublicURL(h.PublicURL); err != nil {
 		return fmt.Errorf("public_url: %w", err)
@@ -93,15 +92,38 @@ func (h *Handler) check() error {
 	return nil
 }
 
-// checkPublicURL accepts an absolute https URL, or http on a loopback host,
-// with no query or fragment: links in mail are built on it.
+// The messages below never repeat the URL itself: a URL may carry a
+// password, and Caddy prints provisioning errors.
+
+// checkHubURL accepts an absolute http or https URL with no credentials in
+// it: those belong in hub_user and hub_password.
+func checkHubURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("want an absolute http or https URL")
+	}
+	if u.User != nil {
+		return errors.New("put the account in hub_user and hub_password, not in the URL")
+	}
+	return nil
+}
+
+// checkPublicURL accepts the bare origin of the site, https or http on a
+// loopback host: links in mail are built on it, and the page is served at a
+// fixed path of this site.
 func checkPublicURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("not a URL: %q", raw)
+		return errors.New("not a URL")
 	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return fmt.Errorf("want an absolute URL with a host and no user, query or fragment, got %q", raw)
+	if u.Host == "" || u.Opaque != "" {
+		return errors.New("want an absolute URL such as https://hub.example.com")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return errors.New("want no user, query or fragment in the URL")
+	}
+	if u.Path != "" && u.Path != "/" {
+		return errors.New("want the site's origin without a path: the page is served at /password-reset/")
 	}
 	switch u.Scheme {
 	case "https":
@@ -111,7 +133,7 @@ func checkPublicURL(raw string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("must be https unless its host is a loopback address, got %q", raw)
+	return errors.New("must be https unless its host is a loopback address")
 }
 
 func isLoopback(host string) bool {

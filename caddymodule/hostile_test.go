@@ -217,6 +217,8 @@ func TestJSONBodies(t *testing.T) {
 		{"73 bytes", resetBody("Aa1" + strings.Repeat("x", 70)), textLongPass},
 		{"a NUL", `{"password": "N3w-pass\u0000word"}`, textBadChars},
 		{"a line break", `{"password": "N3w-pass\nword"}`, textBadChars},
+		{"a lone surrogate", `{"password": "N3w-pass-\ud800"}`, textBadChars},
+		{"a replacement character", "{\"password\": \"N3w-pass-\uFFFD\"}", textBadChars},
 		{"invalid UTF-8", "{\"password\": \"N3w-pass-\xff\"}", textUnprocessed},
 	}
 	for _, tt := range tests {

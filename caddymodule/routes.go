@@ -25,7 +25,7 @@ const (
 	textNotFound     = "Not found."
 	textEmptyPass    = "The new password must not be empty."
 	textLongPass     = "The new password must be at most 72 bytes long."
-	textBadChars     = "The new password must not contain control characters."
+	textBadChars     = "The new password must not contain control characters or invalid characters."
 	textWeakPass     = "The new password does not meet the password policy."
 	textHubDown      = "The password cannot be changed at this time. Please try again later."
 )
