@@ -6,6 +6,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mpgate/password-reset/internal/secret"
@@ -15,6 +16,11 @@ import (
 // expired, already used, revoked or in use by another redemption. Callers
 // answer all of them alike.
 var ErrInvalidToken = errors.New("invalid token")
+
+// ErrInUse is returned for a live token that another redemption holds at
+// the moment. It wraps ErrInvalidToken, so callers that answer every bad
+// token alike need not tell it apart; a page may ask the user to wait.
+var ErrInUse = fmt.Errorf("%w: in use by another redemption", ErrInvalidToken)
 
 // ErrLocked is returned by Open when another process holds the storage
 // directory.

@@ -123,7 +123,7 @@ func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration
 	})
 	if errors.Is(err, badger.ErrConflict) {
 		// another redemption of this very token got there first
-		return "", ErrInvalidToken
+		return "", ErrInUse
 	}
 	return user, err
 }
@@ -190,8 +190,11 @@ func liveToken(txn *badger.Txn, d []byte, now time.Time) (tokenRecord, error) {
 	if err != nil {
 		return rec, err
 	}
-	if !now.Before(rec.Expires) || now.Before(rec.Reserved) {
+	if !now.Before(rec.Expires) {
 		return tokenRecord{}, ErrInvalidToken
+	}
+	if now.Before(rec.Reserved) {
+		return tokenRecord{}, ErrInUse
 	}
 	return rec, nil
 }
