@@ -166,6 +166,17 @@ func (s *Server) Calls() int {
 	return s.calls
 }
 
+// SetSettings replaces the password policy, as an administrator changing
+// it on a running hub. A MinPasswordLength of 0 means 8.
+func (s *Server) SetSettings(settings Settings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if settings.MinPasswordLength == 0 {
+		settings.MinPasswordLength = defaultMinPasswordLength
+	}
+	s.settings = settings
+}
+
 // SetDown simulates an outage: while down, every request is answered 503.
 func (s *Server) SetDown(down bool) {
 	s.mu.Lock()
