@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,4 +136,49 @@ func (s *stack) waitServing() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatal("Caddy did not start serving within 20s")
+}
+
+// A reload cannot swap the key of an open store: the old tokens would stop
+// verifying halfway through a config. It says so and keeps the key.
+func TestReloadWithAnotherTokenKeyWarns(t *testing.T) {
+	s := newStack(t)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	s.globalExtra = "log {\n output file " + logFile + "\n level WARN\n }"
+	s.load("")
+	_, token := tokenOf(t, s.forgot("admin", 1))
+	s.load("token_key " + strings.Repeat("ab", 32))
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "token_key differs") {
+		t.Fatalf("no warning about the new token_key in the log:\n%s", raw)
+	}
+	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("N3w-pass-word"),
+		200, textResetOK)
+}
+
+// A request still waiting for its mail when the user resets with an earlier
+// link is dropped: the user is done, and a fresh link would only invite a
+// second reset nobody asked for.
+func TestResetDropsWaitingRequests(t *testing.T) {
+	s := newStack(t)
+	fake := fakeClock(t, time.Now())
+	_, token := tokenOf(t, s.forgot("admin", 1))
+	// the hub is down for the second request's lookup, which waits for a
+	// retry on the held clock
+	s.hub.SetDown(true)
+	s.expect("POST", "/api/auth/password/forgot/admin", "", 200, textForgotOK)
+	waitUntil(t, func() bool { return jobAttempts(t, s.storage) >= 1 })
+	s.hub.SetDown(false)
+	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("N3w-pass-word"),
+		200, textResetOK)
+	fake.advance(time.Minute)
+	s.waitOutboxEmpty()
+	if n := len(s.mail.Messages()); n != 1 {
+		t.Fatalf("mails = %d, want only the one sent before the reset", n)
+	}
+	// a request made after the reset is mailed as usual
+	fake.advance(time.Second)
+	s.forgot("admin", 2)
 }

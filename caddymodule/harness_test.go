@@ -171,6 +171,9 @@ func (s *stack) load(extra string) {
 	if err := loadCaddyfile(s.caddyfile(extra)); err != nil {
 		s.t.Fatalf("loading Caddy: %v", err)
 	}
+	// Caddy closes the old config's idle connections; a request already on
+	// its way over one would fail with EOF
+	s.client.CloseIdleConnections()
 }
 
 func loadCaddyfile(text string) error {

@@ -18,9 +18,10 @@ type outcome int
 
 const (
 	redeemed     outcome = iota // the hub took the password; the user's tokens are gone
-	invalidToken                // unknown, expired, used, revoked or in use
+	invalidToken                // unknown, expired, used or revoked
 	refused                     // the hub refused the password; the token still works
 	hubDown                     // the hub could not be asked; the token still works
+	inUse                       // another redemption holds the token right now
 )
 
 // hubCallTimeout bounds a password change on the hub.
@@ -37,6 +38,9 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 			h.logger.Error("reserving token", zap.Error(err))
 		}
 		h.failed(r, "bad token")
+		if errors.Is(err, store.ErrInUse) {
+			return inUse
+		}
 		return invalidToken
 	}
 	log := h.audit.With(zap.String("user", user), zap.String("client_ip", clientIP(r)))
@@ -48,7 +52,7 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 	err = h.hub.SetPassword(ctx, user, password.Reveal())
 	switch {
 	case err == nil:
-		if err := st.Consume(token, user); err != nil {
+		if err := st.Consume(token, user, clock()); err != nil {
 			h.logger.Error("consuming token after a password change", zap.Error(err))
 		}
 		log.Info("redeemed")
@@ -62,7 +66,7 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		return refused
 	case errors.Is(err, hub.ErrNotFound):
 		// the account is gone or no longer internal: nothing to reset
-		if err := st.Consume(token, user); err != nil {
+		if err := st.Consume(token, user, clock()); err != nil {
 			h.logger.Error("consuming token of a missing user", zap.Error(err))
 		}
 		log.Info("rejected", zap.String("reason", "user no longer on the hub"))

@@ -38,6 +38,10 @@ type shared struct {
 	// lock, and Destruct takes the write lock before closing
 	gate   sync.RWMutex
 	closed bool
+
+	// tokenKey is the configured key the store was opened with, "" for
+	// the one kept in the store.
+	tokenKey string
 }
 
 // enter admits a request to the store; it reports false once the store is
@@ -61,13 +65,18 @@ func acquireShared(dir, tokenKey string, logger *zap.Logger) (*shared, string, e
 	if err != nil {
 		return nil, "", fmt.Errorf("resolving %s: %w", dir, err)
 	}
-	val, _, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
+	val, loaded, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
 		return openShared(abs, tokenKey, logger)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return val.(*shared), abs, nil
+	sh := val.(*shared)
+	if loaded && sh.tokenKey != tokenKey {
+		logger.Warn("token_key differs from the one the storage is open with; "+
+			"the new key takes effect when Caddy restarts", zap.String("storage", abs))
+	}
+	return sh, abs, nil
 }
 
 func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
@@ -83,7 +92,7 @@ func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{store: st, limiters: map[limiterKey]*limiters{}, stopSweep: make(chan struct{})}
+	s := &shared{store: st, tokenKey: tokenKey, limiters: map[limiterKey]*limiters{}, stopSweep: make(chan struct{})}
 	s.worker = worker.New(st, s.current, func() time.Time { return clock() })
 	s.swept.Add(1)
 	go s.sweepLoop()

@@ -30,7 +30,7 @@ func TestInUse(t *testing.T) {
 	if _, err := s.Check(iss.Token, t0.Add(time.Hour)); errors.Is(err, store.ErrInUse) {
 		t.Errorf("Check() at the expiry = %v, want not ErrInUse", err)
 	}
-	if err := s.Consume(iss.Token, "admin"); err != nil {
+	if err := s.Consume(iss.Token, "admin", t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Check(iss.Token, t0); errors.Is(err, store.ErrInUse) ||

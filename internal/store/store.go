@@ -79,11 +79,15 @@ type Store interface {
 	// Release makes a reserved token usable again. A failed submission
 	// (failed) is counted, and at maxFailures of them the token is burned.
 	Release(token secret.String, failed bool, maxFailures int) error
-	// Consume removes every token of the user of a reserved token.
-	Consume(token secret.String, user string) error
-	// Invalidate removes every token of the user of a live token and
-	// returns that user.
+	// Consume removes every token of the user of a reserved token and
+	// ends the user's requests made up to now.
+	Consume(token secret.String, user string, now time.Time) error
+	// Invalidate removes every token of the user of a live token, ends the
+	// user's requests made up to now, and returns that user.
 	Invalidate(token secret.String, now time.Time) (user string, err error)
+	// Ended reports whether a reset or an invalidation ended the user's
+	// requests after one made at requested: its mail is no longer wanted.
+	Ended(user string, requested time.Time) (bool, error)
 
 	// MailAllowed reports whether one more mail to user fits every budget.
 	MailAllowed(user string, now time.Time, budgets []Budget) (bool, error)

@@ -93,7 +93,7 @@ func TestReserveReleaseConsume(t *testing.T) {
 	if err != nil || user != "admin" {
 		t.Fatalf("Reserve() after Release = %q, %v, want admin, nil", user, err)
 	}
-	if err := s.Consume(iss.Token, user); err != nil {
+	if err := s.Consume(iss.Token, user, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInvalidToken) {
@@ -153,13 +153,49 @@ func TestInvalidate(t *testing.T) {
 	}
 }
 
+func TestEndedBy(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ended := func(user string, at time.Time) bool {
+		t.Helper()
+		ok, err := s.Ended(user, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if ended("admin", t0) {
+		t.Fatal("a user who never reset has ended requests")
+	}
+	iss, _ := s.Issue("admin", t0, time.Hour)
+	if _, err := s.Invalidate(iss.Token, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	iss, _ = s.Issue("alice", t0, time.Hour)
+	_, _ = s.Reserve(iss.Token, t0, time.Minute)
+	if err := s.Consume(iss.Token, "alice", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"admin", "alice"} {
+		if !ended(user, t0) || !ended(user, t0.Add(time.Minute)) {
+			t.Errorf("%s: a request made before the end is not ended", user)
+		}
+		if ended(user, t0.Add(time.Minute+time.Nanosecond)) {
+			t.Errorf("%s: a request made after the end is ended", user)
+		}
+	}
+	if ended("bob", t0) {
+		t.Error("ending one user ended another")
+	}
+}
+
 func TestStatePersistsAndHoldsNoPlaintext(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	iss, _ := s.Issue("admin", t0, time.Hour)
 	used, _ := s.Issue("alice", t0, time.Hour)
 	_, _ = s.Reserve(used.Token, t0, time.Minute)
-	_ = s.Consume(used.Token, "alice")
+	_ = s.Consume(used.Token, "alice", t0)
 	job := store.Job{ID: "j1", User: "admin", RequestedAt: t0, NextAt: t0}
 	if err := s.Enqueue(job); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,10 +15,12 @@ import (
 )
 
 // Key layout: "t/" + digest holds a tokenRecord; "u/" + username holds the
-// digest of that user's live token.
+// digest of that user's live token; "e/" + username holds when the user's
+// requests were last ended, in Unix nanoseconds, big-endian.
 const (
 	tokenPrefix = "t/"
 	userPrefix  = "u/"
+	endedPrefix = "e/"
 )
 
 // TokenBytes is how many random bytes make a token.
@@ -42,8 +45,9 @@ type tokenRecord struct {
 	purgeAt uint64
 }
 
-func tokenKey(d []byte) []byte   { return append([]byte(tokenPrefix), d...) }
-func userKey(user string) []byte { return []byte(userPrefix + user) }
+func tokenKey(d []byte) []byte    { return append([]byte(tokenPrefix), d...) }
+func userKey(user string) []byte  { return []byte(userPrefix + user) }
+func endedKey(user string) []byte { return []byte(endedPrefix + user) }
 
 // NewToken returns a fresh random token.
 func NewToken() (secret.String, error) {
@@ -152,10 +156,10 @@ func (b *Badger) Release(token secret.String, failed bool, maxFailures int) erro
 }
 
 // Consume implements Store.
-func (b *Badger) Consume(token secret.String, user string) error {
+func (b *Badger) Consume(token secret.String, user string, now time.Time) error {
 	d := b.digest(token)
 	return b.update(func(txn *badger.Txn) error {
-		if err := revokeUser(txn, user); err != nil {
+		if err := endUser(txn, user, now); err != nil {
 			return err
 		}
 		return txn.Delete(tokenKey(d))
@@ -172,7 +176,7 @@ func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) 
 			return err
 		}
 		user = rec.User
-		if err := revokeUser(txn, user); err != nil {
+		if err := endUser(txn, user, now); err != nil {
 			return err
 		}
 		return txn.Delete(tokenKey(d))
@@ -244,6 +248,37 @@ func deleteToken(txn *badger.Txn, d []byte, user string) error {
 		return txn.Delete(userKey(user))
 	}
 	return nil
+}
+
+// Ended implements Store.
+func (b *Badger) Ended(user string, requested time.Time) (bool, error) {
+	var ended bool
+	err := b.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(endedKey(user))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) == 8 {
+				ended = !requested.After(time.Unix(0, int64(binary.BigEndian.Uint64(v))))
+			}
+			return nil
+		})
+	})
+	return ended, err
+}
+
+// endUser revokes the user's tokens and records now as the end of the
+// user's requests so far. The record is one small key per user who ever
+// finished a reset; it is kept, since an outbox job may wait for days.
+func endUser(txn *badger.Txn, user string, now time.Time) error {
+	if err := revokeUser(txn, user); err != nil {
+		return err
+	}
+	return txn.Set(endedKey(user), binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
 }
 
 // revokeUser removes the user's live token and the pointer to it.

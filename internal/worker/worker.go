@@ -192,6 +192,15 @@ func (w *Worker) process(job store.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	ended, err := w.store.Ended(job.User, job.RequestedAt)
+	switch {
+	case err != nil:
+		w.retry(d, job, log, "reading the user's last reset failed", err)
+		return
+	case ended:
+		w.finish(d, job, log, "suppressed", "a later reset or cancellation ended it")
+		return
+	}
 	user, err := d.Hub.User(ctx, job.User)
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
