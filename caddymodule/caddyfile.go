@@ -32,6 +32,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		token_key        <hex>
 //		token_ttl        <duration>
 //		mail_retry       <first> <max> <give up after>
+//		templates        <dir>
+//		mail_subject     <text>
+//		changed_subject  <text>
 //		smtp {
 //			server   <host:port>
 //			username <name>
@@ -79,6 +82,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &h.TokenTTL)
 		case "mail_retry":
 			err = h.parseRetry(d)
+		case "templates":
+			err = oneArg(d, &h.Templates)
+		case "mail_subject":
+			err = oneArg(d, &h.MailSubject)
+		case "changed_subject":
+			err = oneArg(d, &h.ChangedSubject)
 		case "smtp":
 			err = h.SMTP.parse(d)
 		case "limits":

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -28,7 +29,7 @@ func (h *Handler) applyDefaults() {
 	for _, s := range []*string{
 		&h.HubURL, &h.HubUser, &h.HubPassword, &h.HubTLSCA, &h.PublicURL,
 		&h.Storage, &h.TokenKey, &h.SMTP.Server, &h.SMTP.Username,
-		&h.SMTP.Password, &h.SMTP.From,
+		&h.SMTP.Password, &h.SMTP.From, &h.Templates,
 	} {
 		*s = repl.ReplaceKnown(*s, "")
 	}
@@ -74,6 +75,13 @@ func (h *Handler) check() error {
 	}
 	if err := checkPublicURL(h.PublicURL); err != nil {
 		return fmt.Errorf("public_url: %w", err)
+	}
+	for _, s := range []struct{ name, value string }{
+		{"mail_subject", h.MailSubject}, {"changed_subject", h.ChangedSubject},
+	} {
+		if strings.ContainsFunc(s.value, unicode.IsControl) {
+			return fmt.Errorf("%s: must be one line without control characters", s.name)
+		}
 	}
 	if h.TokenTTL <= 0 {
 		return errors.New("token_ttl: must be a positive duration")

@@ -175,7 +175,7 @@ func TestResetDropsWaitingRequests(t *testing.T) {
 		200, textResetOK)
 	fake.advance(time.Minute)
 	s.waitOutboxEmpty()
-	if n := len(s.mail.Messages()); n != 1 {
+	if n := len(s.resetMails()); n != 1 {
 		t.Fatalf("mails = %d, want only the one sent before the reset", n)
 	}
 	// a request made after the reset is mailed as usual

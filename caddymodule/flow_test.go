@@ -140,7 +140,7 @@ func TestForgotAnswersAlike(t *testing.T) {
 	}
 	s.waitOutboxEmpty()
 	var to []string
-	for _, m := range s.mail.Messages() {
+	for _, m := range s.resetMails() {
 		to = append(to, m.To...)
 	}
 	want := "admin@example.test carol@example.test"
@@ -211,4 +211,59 @@ func TestRouting(t *testing.T) {
 			t.Errorf("hub calls = %d, want %d", got, calls+1)
 		}
 	})
+}
+
+// TestMailContents checks what the reset mail tells its reader and the
+// notice that follows a reset: to the same address, with no link to reset
+// again and no token.
+func TestMailContents(t *testing.T) {
+	s := newStack(t)
+	m := s.forgot("admin", 1)
+	link, token := tokenOf(t, m)
+	text, msg := mailText(t, m)
+	flat := strings.Join(strings.Fields(text), " ")
+	for _, want := range []string{"Hello Hub Administrator,", "from the address 127.0.0.1",
+		link + "?cancel", " on "} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("reset mail lacks %q:\n%s", want, text)
+		}
+	}
+	for _, h := range []string{"Message-Id", "Date"} {
+		if msg.Header.Get(h) == "" {
+			t.Errorf("reset mail has no %s header", h)
+		}
+	}
+	if got := msg.Header.Get("Auto-Submitted"); got != "auto-generated" {
+		t.Errorf("Auto-Submitted = %q, want auto-generated", got)
+	}
+	if len(s.notices()) != 0 {
+		t.Fatal("a notice before any reset")
+	}
+
+	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("N3w-pass-word"),
+		200, textResetOK)
+	s.waitOutboxEmpty()
+	notices := s.notices()
+	if len(notices) != 1 || len(notices[0].To) != 1 || notices[0].To[0] != "admin@example.test" {
+		t.Fatalf("notices = %+v, want one to admin@example.test", notices)
+	}
+	text, _ = mailText(t, notices[0])
+	flat = strings.Join(strings.Fields(text), " ")
+	for _, want := range []string{`"admin" was changed on`, "from the address 127.0.0.1",
+		s.base + "/"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("notice lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(string(notices[0].Data), token) ||
+		strings.Contains(string(notices[0].Data), "/password-reset/") {
+		t.Error("the notice holds the token or a reset link")
+	}
+	// a refused password sends no notice
+	_, token = tokenOf(t, s.forgot("admin", 2))
+	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("weak"), 422, textWeakPass)
+	s.waitOutboxEmpty()
+	if n := len(s.notices()); n != 1 {
+		t.Errorf("notices = %d after a refused password, want still 1", n)
+	}
 }

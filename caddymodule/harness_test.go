@@ -1,7 +1,7 @@
 package caddymodule
 
 import (
-	"context"
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -221,15 +221,41 @@ func (s *stack) forgot(user string, n int) mailcatch.Message {
 	return msgs[n-1]
 }
 
+// waitMail waits for n reset mails and returns the reset mails caught.
 func (s *stack) waitMail(n int) []mailcatch.Message {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	msgs, err := s.mail.Wait(ctx, n)
-	if err != nil {
-		s.t.Fatalf("waiting for mail %d: %v (caught %d)", n, err, len(s.mail.Messages()))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		msgs := s.resetMails()
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("waiting for reset mail %d: caught %d", n, len(msgs))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return msgs
+}
+
+// resetMails returns the reset mails caught so far, in order.
+func (s *stack) resetMails() []mailcatch.Message { return s.caught(false) }
+
+// notices returns the notices of a changed password caught so far.
+func (s *stack) notices() []mailcatch.Message { return s.caught(true) }
+
+func (s *stack) caught(notices bool) []mailcatch.Message {
+	var out []mailcatch.Message
+	for _, m := range s.mail.Messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			s.t.Fatalf("caught mail does not parse: %v", err)
+		}
+		isNotice := msg.Header.Get("Subject") == "Your Mission Portal password was changed"
+		if isNotice == notices {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // waitOutboxEmpty waits until the worker has finished every job.

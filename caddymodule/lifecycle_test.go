@@ -40,7 +40,7 @@ func TestValidateHasNoSideEffects(t *testing.T) {
 		t.Fatalf("validating a stopped config = %v, want nil", err)
 	}
 	time.Sleep(300 * time.Millisecond) // the retry backoff of the test config is 50ms
-	if n := len(s.mail.Messages()); n != 0 {
+	if n := len(s.resetMails()); n != 0 {
 		t.Fatalf("validation sent %d mails, want 0", n)
 	}
 	s.client.CloseIdleConnections()

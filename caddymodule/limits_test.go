@@ -119,7 +119,7 @@ func TestMailBudgetPerUserIsSilentAndSurvivesRestart(t *testing.T) {
 	s.restart(cfg)
 	s.expect("POST", "/api/auth/password/forgot/admin", "", 200, textForgotOK)
 	s.waitOutboxEmpty()
-	if n := len(s.mail.Messages()); n != 1 {
+	if n := len(s.resetMails()); n != 1 {
 		t.Errorf("mails = %d, want 1", n)
 	}
 	s.forgot("carol", 2) // another user has a budget of her own
@@ -137,7 +137,7 @@ func TestGlobalMailCapDelaysMail(t *testing.T) {
 		jobs, _ := sharedOf(t, s.storage).store.Due(fake.now().Add(time.Hour), 10)
 		return len(jobs) == 1 && jobs[0].NextAt.After(fake.now())
 	})
-	if n := len(s.mail.Messages()); n != 2 {
+	if n := len(s.resetMails()); n != 2 {
 		t.Fatalf("mails = %d before the cap refills, want 2", n)
 	}
 	fake.advance(30 * time.Second)

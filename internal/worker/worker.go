@@ -27,9 +27,10 @@ type Directory interface {
 	User(ctx context.Context, name string) (hub.User, error)
 }
 
-// Sender sends reset mails; *mailer.Mailer is one.
+// Sender sends reset mails and change notices; *mailer.Mailer is one.
 type Sender interface {
 	SendReset(ctx context.Context, r mailer.Reset) error
+	SendChanged(ctx context.Context, c mailer.Changed) error
 }
 
 // Deps are the parts of the configuration a job is processed with. A
@@ -63,6 +64,19 @@ func (l Links) Page(token secret.String) secret.String {
 	u.Path = u.Path + l.PagePath + token.Reveal()
 	u.RawPath = ""
 	return secret.String(u.String())
+}
+
+// Cancel returns the link that opens the reset page at the question whether
+// to cancel the request.
+func (l Links) Cancel(token secret.String) secret.String {
+	return l.Page(token) + "?cancel"
+}
+
+// Login returns the Mission Portal sign-in page: the public URL itself.
+func (l Links) Login() string {
+	u := *l.Base
+	u.Path += "/"
+	return u.String()
 }
 
 // Backoff says how failed jobs are retried.
@@ -192,6 +206,10 @@ func (w *Worker) process(job store.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	if job.Kind == store.KindChanged {
+		w.notify(ctx, d, job, log)
+		return
+	}
 	ended, err := w.store.Ended(job.User, job.RequestedAt)
 	switch {
 	case err != nil:
@@ -201,19 +219,8 @@ func (w *Worker) process(job store.Job) {
 		w.finish(d, job, log, "suppressed", "a later reset or cancellation ended it")
 		return
 	}
-	user, err := d.Hub.User(ctx, job.User)
-	switch {
-	case errors.Is(err, hub.ErrNotFound):
-		w.finish(d, job, log, "suppressed", "unknown user")
-		return
-	case err != nil:
-		w.retry(d, job, log, "hub lookup failed", err)
-		return
-	case user.External:
-		w.finish(d, job, log, "suppressed", "external user")
-		return
-	case user.Email == "":
-		w.finish(d, job, log, "suppressed", "no email address")
+	user, ok := w.lookup(ctx, d, job, log)
+	if !ok {
 		return
 	}
 
@@ -237,13 +244,16 @@ func (w *Worker) process(job store.Job) {
 		return
 	}
 	err = d.Mail.SendReset(ctx, mailer.Reset{
-		To:          user.Email,
-		Username:    job.User,
-		DisplayName: user.Name,
-		Link:        d.Links.Page(issued.Token).Reveal(),
-		Token:       issued.Token.Reveal(),
-		Expires:     issued.Expires,
-		Location:    location(user.TimeZone),
+		To:            user.Email,
+		Username:      job.User,
+		DisplayName:   user.Name,
+		Link:          d.Links.Page(issued.Token).Reveal(),
+		CancelLink:    d.Links.Cancel(issued.Token).Reveal(),
+		Token:         issued.Token.Reveal(),
+		Expires:       issued.Expires,
+		RequestedAt:   job.RequestedAt,
+		RequestedFrom: job.ClientIP,
+		Location:      location(user.TimeZone),
 	})
 	if err != nil {
 		// a token never seen by its user must not stay usable; the next
@@ -262,6 +272,57 @@ func (w *Worker) process(job store.Job) {
 		d.Logger.Error("recording a sent mail", zap.Error(err))
 	}
 	w.finish(d, job, log, "sent", "")
+}
+
+// lookup asks the hub for the job's user. A user who cannot get mail ends
+// the job; a failed lookup puts it back for a retry. Either way ok is false.
+func (w *Worker) lookup(ctx context.Context, d *Deps, job store.Job, log *zap.Logger) (user hub.User, ok bool) {
+	user, err := d.Hub.User(ctx, job.User)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		w.finish(d, job, log, "suppressed", "unknown user")
+	case err != nil:
+		w.retry(d, job, log, "hub lookup failed", err)
+	case user.External:
+		w.finish(d, job, log, "suppressed", "external user")
+	case user.Email == "":
+		w.finish(d, job, log, "suppressed", "no email address")
+	default:
+		return user, true
+	}
+	return user, false
+}
+
+// notify sends the notice that the user's password was changed, to the
+// address the hub has for the user now. The user's budgets do not apply: a
+// notice follows a reset that was done, not asked for.
+func (w *Worker) notify(ctx context.Context, d *Deps, job store.Job, log *zap.Logger) {
+	log = log.With(zap.String("mail", "change notice"))
+	user, ok := w.lookup(ctx, d, job, log)
+	if !ok {
+		return
+	}
+	if wait := w.globalWait(d); wait > 0 {
+		w.postpone(d, job, wait)
+		return
+	}
+	err := d.Mail.SendChanged(ctx, mailer.Changed{
+		To:          user.Email,
+		Username:    job.User,
+		DisplayName: user.Name,
+		At:          job.RequestedAt,
+		From:        job.ClientIP,
+		LoginLink:   d.Links.Login(),
+		Location:    location(user.TimeZone),
+	})
+	switch {
+	case errors.Is(err, mailer.ErrBadRecipient):
+		w.finish(d, job, log, "suppressed", "unusable email address")
+	case err != nil:
+		w.retry(d, job, log, "sending mail failed", err)
+	default:
+		w.finish(d, job, log, "sent", "")
+	}
 }
 
 // globalWait takes one mail from the global cap, or returns how long the

@@ -38,9 +38,20 @@ func (d *directory) User(_ context.Context, name string) (hub.User, error) {
 
 // outbox records the mails it is asked to send and fails while err is set.
 type outbox struct {
-	mu   sync.Mutex
-	sent []mailer.Reset
-	err  error
+	mu      sync.Mutex
+	sent    []mailer.Reset
+	notices []mailer.Changed
+	err     error
+}
+
+func (o *outbox) SendChanged(_ context.Context, c mailer.Changed) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.notices = append(o.notices, c)
+	return nil
 }
 
 func (o *outbox) SendReset(_ context.Context, r mailer.Reset) error {
@@ -228,5 +239,36 @@ func TestBackoffWait(t *testing.T) {
 		if got := b.Wait(tt.attempts); got != tt.want {
 			t.Errorf("Wait(%d) = %v, want %v", tt.attempts, got, tt.want)
 		}
+	}
+}
+
+func TestChangeNotices(t *testing.T) {
+	f := newFixture(t)
+	for _, u := range []string{"admin", "ldap", "nomail", "nobody"} {
+		id, _ := store.NewJobID()
+		job := store.Job{ID: id, Kind: store.KindChanged, User: u, RequestedAt: f.now,
+			ClientIP: "192.0.2.9", NextAt: f.now}
+		if err := f.st.Enqueue(job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a spent budget does not hold a notice back
+	budgets := []store.Budget{{Events: 1, Per: time.Hour}}
+	_ = f.st.MailSent("admin", f.now, budgets)
+	f.w.deps().Budgets = budgets
+	f.w.drain()
+	if n := f.depth(t); n != 0 {
+		t.Errorf("outbox depth = %d, want 0", n)
+	}
+	if len(f.mail.sent) != 0 {
+		t.Errorf("%d reset mails for notices, want none", len(f.mail.sent))
+	}
+	if len(f.mail.notices) != 1 {
+		t.Fatalf("notices = %+v, want admin's alone", f.mail.notices)
+	}
+	n := f.mail.notices[0]
+	if n.To != "admin@example.test" || n.From != "192.0.2.9" || !n.At.Equal(f.now) ||
+		n.LoginLink != "https://hub.example.com/mp/" || n.Location.String() != "Europe/Oslo" {
+		t.Errorf("notice = %+v", n)
 	}
 }
