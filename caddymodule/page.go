@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mpgate/password-reset/internal/secret"
+	"github.com/mpgate/password-reset/internal/store"
 )
 
 //go:embed page
@@ -20,15 +21,26 @@ var pageFiles embed.FS
 
 var pageTmpl = template.Must(template.ParseFS(pageFiles, "page/page.html"))
 
-// pageCSP allows the page its own stylesheet and form posts to itself only.
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; " +
-	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+// pageCSP allows the page its own stylesheet and script, no inline code,
+// no connections, and form posts to itself only.
+const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
+	"require-trusted-types-for 'script'"
+
+// pageAssets are the files served beside the page, by name.
+var pageAssets = map[string]string{
+	"style.css": "text/css; charset=utf-8",
+	"page.js":   "text/javascript; charset=utf-8",
+}
 
 // pageData fills the page template.
 type pageData struct {
 	State    string // a key of pageTitles
 	Title    string
 	Error    string
+	Field    string // the form field Error is about: "password" or "confirm"
+	Policy   *policy
+	Back     string // the form's own path, for a way back from a question
 	LoginURL string
 	Asset    string
 	Lifetime string // how long a link works, in words
@@ -39,7 +51,9 @@ var pageTitles = map[string]string{
 	"changed":     "Password changed",
 	"cancelled":   "Request cancelled",
 	"unavailable": "Please try again later",
-	"invalid":     "Link expired",
+	"invalid":     "This link no longer works",
+	"confirm":     "Cancel the reset request?",
+	"busy":        "Your password is being changed",
 	"throttled":   "Too many attempts",
 	"request":     "Reset your password",
 	"requested":   "Check your mail",
@@ -49,11 +63,11 @@ var pageTitles = map[string]string{
 // form posts back to the same address to set the password or to cancel.
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 	seg := strings.TrimPrefix(r.URL.EscapedPath(), pagePrefix)
-	switch seg {
-	case "style.css":
-		h.serveAsset(w, r)
+	if _, ok := pageAssets[seg]; ok {
+		h.serveAsset(w, r, seg)
 		return
-	case "":
+	}
+	if seg == "" {
 		h.serveRequest(w, r)
 		return
 	}
@@ -71,10 +85,19 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 		}
 		if _, err := h.shared.store.Check(token, clock()); err != nil {
 			h.failed(r, "bad token")
+			if errors.Is(err, store.ErrInUse) {
+				h.render(w, http.StatusConflict, "busy", "")
+				return
+			}
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
-		h.render(w, http.StatusOK, "form", "")
+		if r.URL.Query().Has("cancel") {
+			// a question only: the answer is posted from it
+			h.renderPage(w, http.StatusOK, pageData{State: "confirm", Back: pagePrefix + seg})
+			return
+		}
+		h.renderForm(w, r, http.StatusOK, "", "")
 	case http.MethodPost:
 		if h.tooManyFailures(w, r) {
 			h.render(w, http.StatusTooManyRequests, "throttled", "")
@@ -136,42 +159,63 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 		return
 	}
 	password := secret.String(r.PostForm.Get("password"))
+	const bad = http.StatusUnprocessableEntity
 	switch {
 	case password.Empty():
-		h.render(w, http.StatusUnprocessableEntity, "form", "Enter a new password.")
+		h.renderForm(w, r, bad, "password", "Enter a new password.")
 		return
 	case password.Reveal() != r.PostForm.Get("confirm"):
-		h.render(w, http.StatusUnprocessableEntity, "form", "The two passwords do not match.")
+		h.renderForm(w, r, bad, "confirm",
+			"The two entries do not match. Type the same password in both fields.")
 		return
 	}
 	if msg := checkPassword(password); msg != "" {
-		h.render(w, http.StatusUnprocessableEntity, "form", msg)
+		h.renderForm(w, r, bad, "password", msg)
 		return
 	}
 	switch h.redeem(r, token, password) {
 	case redeemed:
 		h.render(w, http.StatusOK, "changed", "")
 	case refused:
-		h.render(w, http.StatusUnprocessableEntity, "form",
-			textWeakPass+" Choose a longer or more varied one.")
+		// the rules may have changed since the form was shown
+		h.forgetPolicy()
+		h.renderForm(w, r, bad, "password",
+			"Mission Portal refused this password: it does not meet the password policy. "+
+				"Choose a longer or more varied one.")
 	case hubDown:
-		h.render(w, http.StatusUnprocessableEntity, "unavailable", "")
+		h.render(w, bad, "unavailable", "")
+	case inUse:
+		h.render(w, bad, "busy", "")
 	default:
-		h.render(w, http.StatusUnprocessableEntity, "invalid", "")
+		h.render(w, bad, "invalid", "")
 	}
+}
+
+// renderForm writes the form to set a password, with the hub's password
+// policy when the hub tells it, and an error about one field.
+func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, status int,
+	field, msg string) {
+	h.renderPage(w, status, pageData{
+		State:  "form",
+		Error:  msg,
+		Field:  field,
+		Policy: h.policy(r.Context()),
+	})
 }
 
 // render writes one state of the page, never echoing what was posted.
 func (h *Handler) render(w http.ResponseWriter, status int, state, msg string) {
+	h.renderPage(w, status, pageData{State: state, Error: msg})
+}
+
+// renderPage writes the page from d, filling in what every state shares.
+func (h *Handler) renderPage(w http.ResponseWriter, status int, d pageData) {
+	d.Title = pageTitles[d.State]
+	d.LoginURL = h.deps.Links.Base.String() + "/"
+	d.Asset = pagePrefix
+	d.Lifetime = inWords(time.Duration(h.TokenTTL))
 	var buf bytes.Buffer
-	err := pageTmpl.Execute(&buf, pageData{
-		State:    state,
-		Title:    pageTitles[state],
-		Error:    msg,
-		LoginURL: h.deps.Links.Base.String() + "/",
-		Asset:    pagePrefix,
-		Lifetime: inWords(time.Duration(h.TokenTTL)),
-	})
+	err := pageTmpl.Execute(&buf, d)
 	if err != nil {
 		h.logger.Error("rendering page", zap.Error(err))
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
@@ -184,18 +228,19 @@ func (h *Handler) render(w http.ResponseWriter, status int, state, msg string) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
+// serveAsset serves one of pageAssets from the binary.
+func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeText(w, http.StatusMethodNotAllowed, "Method not allowed.")
 		return
 	}
-	css, _ := pageFiles.ReadFile("page/style.css")
+	body, _ := pageFiles.ReadFile("page/" + name)
 	hd := w.Header()
-	hd.Set("Content-Type", "text/css; charset=utf-8")
+	hd.Set("Content-Type", pageAssets[name])
 	pageHeaders(hd)
 	hd.Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(css)
+	_, _ = w.Write(body)
 }
 
 // inWords writes a lifetime such as 48h as "48 hours".
