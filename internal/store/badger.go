@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -16,9 +17,12 @@ import (
 type Options struct {
 	// Dir is the storage directory; it is created with mode 0700.
 	Dir string
-	// Key digests tokens. When empty, a key is generated on first start
-	// and kept in Dir with mode 0600.
+	// Key digests new tokens and verifies them. When empty, a key is
+	// generated on first start and kept in Dir with mode 0600.
 	Key []byte
+	// PreviousKeys only verify tokens issued under them before the key
+	// was rotated. Default: none.
+	PreviousKeys [][]byte
 	// Debugf receives Badger's own log lines; nil drops them.
 	Debugf func(format string, args ...any)
 	// GCInterval is how often the value log is garbage collected.
@@ -29,7 +33,8 @@ type Options struct {
 // Badger is the Store kept in an embedded Badger database.
 type Badger struct {
 	db   *badger.DB
-	key  []byte
+	dir  string
+	keys atomic.Pointer[keyring]
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -52,15 +57,11 @@ func Open(opts Options) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("opening badger in %s: %w", opts.Dir, err)
 	}
-	key := opts.Key
-	if len(key) == 0 {
-		key, err = loadOrCreateKey(opts.Dir)
-		if err != nil {
-			_ = db.Close()
-			return nil, err
-		}
+	b := &Badger{db: db, dir: opts.Dir, stop: make(chan struct{})}
+	if err := b.SetKeys(opts.Key, opts.PreviousKeys); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
-	b := &Badger{db: db, key: key, stop: make(chan struct{})}
 	interval := opts.GCInterval
 	if interval <= 0 {
 		interval = 10 * time.Minute

@@ -49,9 +49,49 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	return key, nil
 }
 
-// digest is the keyed digest under which a token is stored.
+// keyring holds the keys that digest tokens: the first issues new tokens,
+// and every one of them verifies the tokens issued under it.
+type keyring [][]byte
+
+// SetKeys makes key the key that issues tokens from now on, and previous
+// the keys that only verify tokens issued earlier. An empty key stands for
+// the key generated in the storage directory, which is created if it is
+// missing. Tokens issued under a key that is in neither no longer verify.
+func (b *Badger) SetKeys(key []byte, previous [][]byte) error {
+	if len(key) == 0 {
+		var err error
+		if key, err = loadOrCreateKey(b.dir); err != nil {
+			return err
+		}
+	}
+	ring := keyring{key}
+	for _, k := range previous {
+		if len(k) > 0 && !hmac.Equal(k, key) {
+			ring = append(ring, k)
+		}
+	}
+	b.keys.Store(&ring)
+	return nil
+}
+
+// digest is the keyed digest under which a new token is stored.
 func (b *Badger) digest(token secret.String) []byte {
-	m := hmac.New(sha256.New, b.key)
+	return digestWith((*b.keys.Load())[0], token)
+}
+
+// digests returns the digests of a token under every key that verifies,
+// the issuing key's first.
+func (b *Badger) digests(token secret.String) [][]byte {
+	ring := *b.keys.Load()
+	out := make([][]byte, len(ring))
+	for i, k := range ring {
+		out[i] = digestWith(k, token)
+	}
+	return out
+}
+
+func digestWith(key []byte, token secret.String) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(token.Reveal()))
 	return m.Sum(nil)
 }

@@ -88,9 +88,8 @@ func (b *Badger) Issue(user string, now time.Time, ttl time.Duration) (Issued, e
 
 // Revoke implements Store.
 func (b *Badger) Revoke(token secret.String) error {
-	d := b.digest(token)
 	return b.update(func(txn *badger.Txn) error {
-		rec, err := getToken(txn, d)
+		d, rec, err := b.find(txn, token)
 		if errors.Is(err, ErrInvalidToken) {
 			return nil
 		}
@@ -105,7 +104,7 @@ func (b *Badger) Revoke(token secret.String) error {
 func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
 	var user string
 	err := b.db.View(func(txn *badger.Txn) error {
-		rec, err := liveToken(txn, b.digest(token), now)
+		_, rec, err := b.liveToken(txn, token, now)
 		user = rec.User
 		return err
 	})
@@ -114,10 +113,9 @@ func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
 
 // Reserve implements Store.
 func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration) (string, error) {
-	d := b.digest(token)
 	var user string
 	err := b.db.Update(func(txn *badger.Txn) error {
-		rec, err := liveToken(txn, d, now)
+		d, rec, err := b.liveToken(txn, token, now)
 		if err != nil {
 			return err
 		}
@@ -134,9 +132,8 @@ func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration
 
 // Release implements Store.
 func (b *Badger) Release(token secret.String, failed bool, maxFailures int) error {
-	d := b.digest(token)
 	return b.update(func(txn *badger.Txn) error {
-		rec, err := getToken(txn, d)
+		d, rec, err := b.find(txn, token)
 		if errors.Is(err, ErrInvalidToken) {
 			return nil
 		}
@@ -157,10 +154,16 @@ func (b *Badger) Release(token secret.String, failed bool, maxFailures int) erro
 
 // Consume implements Store.
 func (b *Badger) Consume(token secret.String, user string, now time.Time) error {
-	d := b.digest(token)
 	return b.update(func(txn *badger.Txn) error {
+		d, _, err := b.find(txn, token)
+		if err != nil && !errors.Is(err, ErrInvalidToken) {
+			return err
+		}
 		if err := endUser(txn, user, now); err != nil {
 			return err
+		}
+		if d == nil {
+			return nil // gone already, with the rest of the user's tokens
 		}
 		return txn.Delete(tokenKey(d))
 	})
@@ -168,10 +171,9 @@ func (b *Badger) Consume(token secret.String, user string, now time.Time) error 
 
 // Invalidate implements Store.
 func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) {
-	d := b.digest(token)
 	var user string
 	err := b.db.Update(func(txn *badger.Txn) error {
-		rec, err := liveToken(txn, d, now)
+		d, rec, err := b.liveToken(txn, token, now)
 		if err != nil {
 			return err
 		}
@@ -188,19 +190,32 @@ func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) 
 }
 
 // liveToken reads a token that can be used at now: present, not expired
-// (refused from its expiry on), and not reserved by a redemption.
-func liveToken(txn *badger.Txn, d []byte, now time.Time) (tokenRecord, error) {
-	rec, err := getToken(txn, d)
+// (refused from its expiry on), and not reserved by a redemption. It
+// returns the digest the token is stored under.
+func (b *Badger) liveToken(txn *badger.Txn, token secret.String, now time.Time) ([]byte, tokenRecord, error) {
+	d, rec, err := b.find(txn, token)
 	if err != nil {
-		return rec, err
+		return nil, rec, err
 	}
 	if !now.Before(rec.Expires) {
-		return tokenRecord{}, ErrInvalidToken
+		return nil, tokenRecord{}, ErrInvalidToken
 	}
 	if now.Before(rec.Reserved) {
-		return tokenRecord{}, ErrInUse
+		return nil, tokenRecord{}, ErrInUse
 	}
-	return rec, nil
+	return d, rec, nil
+}
+
+// find reads a token's record under the digest of each key that verifies,
+// the issuing key's first, and returns the digest it is stored under.
+func (b *Badger) find(txn *badger.Txn, token secret.String) ([]byte, tokenRecord, error) {
+	for _, d := range b.digests(token) {
+		rec, err := getToken(txn, d)
+		if !errors.Is(err, ErrInvalidToken) {
+			return d, rec, err
+		}
+	}
+	return nil, tokenRecord{}, ErrInvalidToken
 }
 
 func getToken(txn *badger.Txn, d []byte) (tokenRecord, error) {
