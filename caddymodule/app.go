@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -65,20 +66,22 @@ func (a *App) Stop() error {
 }
 
 // checkShared refuses two handlers that share a storage directory but not
-// their hub or public URL: tokens and jobs are keyed by username alone, so
-// one site's mail could reset the same name on the other site's hub.
+// their hub, public URL or token keys: tokens and jobs are keyed by
+// username alone, so one site's mail could reset the same name on the
+// other site's hub, and one store digests with one set of keys.
 func (a *App) checkShared() error {
-	type owner struct{ hub, public string }
+	type owner struct{ hub, public, keys string }
 	seen := map[string]owner{}
 	for _, h := range a.handlers {
 		dir, err := filepath.Abs(h.Storage)
 		if err != nil {
 			return fmt.Errorf("password_reset storage: %w", err)
 		}
-		o := owner{h.HubURL, h.PublicURL}
+		keys := strings.Join(append([]string{h.TokenKey}, h.PreviousTokenKeys...), " ")
+		o := owner{h.HubURL, h.PublicURL, keys}
 		if prev, ok := seen[dir]; ok && prev != o {
 			return fmt.Errorf("password_reset storage %s is used by two handlers with "+
-				"different hub_url or public_url; give each its own storage", dir)
+				"different hub_url, public_url or token keys; give each its own storage", dir)
 		}
 		seen[dir] = o
 	}

@@ -73,7 +73,7 @@ func BenchmarkGuarded(b *testing.B) {
 // per-address limit raised out of the way.
 func benchHandler(b *testing.B) *Handler {
 	b.Helper()
-	sh, err := openShared(b.TempDir(), "", zap.NewNop())
+	sh, err := openShared(b.TempDir(), tokenKeys{}, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,6 +30,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		public_url       <url>
 //		storage          <dir>
 //		token_key        <hex>
+//		previous_token_keys <hex>...
 //		token_ttl        <duration>
 //		mail_retry       <first> <max> <give up after>
 //		templates        <dir>
@@ -78,6 +79,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Storage)
 		case "token_key":
 			err = oneArg(d, &h.TokenKey)
+		case "previous_token_keys":
+			keys := d.RemainingArgs()
+			if len(keys) == 0 {
+				return d.Errf("previous_token_keys: want one or more keys")
+			}
+			h.PreviousTokenKeys = append(h.PreviousTokenKeys, keys...)
 		case "token_ttl":
 			err = durationArg(d, &h.TokenTTL)
 		case "mail_retry":

@@ -1,12 +1,14 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -32,6 +34,11 @@ func (h *Handler) applyDefaults() {
 		&h.SMTP.Password, &h.SMTP.From, &h.Templates,
 	} {
 		*s = repl.ReplaceKnown(*s, "")
+	}
+	// a key read from a file with {file.X} ends in a newline
+	h.TokenKey = strings.TrimSpace(h.TokenKey)
+	for i, k := range h.PreviousTokenKeys {
+		h.PreviousTokenKeys[i] = strings.TrimSpace(repl.ReplaceKnown(k, ""))
 	}
 	if h.Storage == "" {
 		h.Storage = filepath.Join(caddy.AppDataDir(), "password_reset", siteDir(h.PublicURL))
@@ -92,12 +99,50 @@ func (h *Handler) check() error {
 	if err := h.Limits.check(); err != nil {
 		return err
 	}
-	if h.TokenKey != "" {
-		if k, err := hex.DecodeString(h.TokenKey); err != nil || len(k) < 32 {
-			return errors.New("token_key: want at least 32 bytes, hex-encoded")
+	if h.TokenKey != "" && !isKey(h.TokenKey) {
+		return errors.New("token_key: want at least 32 bytes, hex-encoded")
+	}
+	for i, k := range h.PreviousTokenKeys {
+		if !isKey(k) {
+			return fmt.Errorf("previous_token_keys: key %d: want at least 32 bytes, hex-encoded", i+1)
 		}
 	}
 	return nil
+}
+
+// isKey reports whether s is a hex-encoded key of at least 32 bytes.
+func isKey(s string) bool {
+	k, err := hex.DecodeString(s)
+	return err == nil && len(k) >= 32
+}
+
+// tokenKeys are a handler's decoded token keys.
+type tokenKeys struct {
+	// issue digests new tokens; nil stands for the key generated in the
+	// storage directory
+	issue []byte
+	// previous only verify
+	previous [][]byte
+}
+
+// tokenKeys decodes the checked token keys of the configuration.
+func (h *Handler) tokenKeys() tokenKeys {
+	var k tokenKeys
+	k.issue, _ = hex.DecodeString(h.TokenKey)
+	for _, p := range h.PreviousTokenKeys {
+		raw, _ := hex.DecodeString(p)
+		k.previous = append(k.previous, raw)
+	}
+	if len(k.issue) == 0 {
+		k.issue = nil
+	}
+	return k
+}
+
+// equal reports whether two sets of keys digest and verify alike.
+func (k tokenKeys) equal(o tokenKeys) bool {
+	return bytes.Equal(k.issue, o.issue) &&
+		slices.EqualFunc(k.previous, o.previous, bytes.Equal)
 }
 
 // The messages below never repeat the URL itself: a URL may carry a

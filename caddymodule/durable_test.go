@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -136,26 +135,6 @@ func (s *stack) waitServing() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatal("Caddy did not start serving within 20s")
-}
-
-// A reload cannot swap the key of an open store: the old tokens would stop
-// verifying halfway through a config. It says so and keeps the key.
-func TestReloadWithAnotherTokenKeyWarns(t *testing.T) {
-	s := newStack(t)
-	logFile := filepath.Join(t.TempDir(), "caddy.log")
-	s.globalExtra = "log {\n output file " + logFile + "\n level WARN\n }"
-	s.load("")
-	_, token := tokenOf(t, s.forgot("admin", 1))
-	s.load("token_key " + strings.Repeat("ab", 32))
-	raw, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(raw), "token_key differs") {
-		t.Fatalf("no warning about the new token_key in the log:\n%s", raw)
-	}
-	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("N3w-pass-word"),
-		200, textResetOK)
 }
 
 // A request still waiting for its mail when the user resets with an earlier

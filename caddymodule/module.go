@@ -4,6 +4,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"sync/atomic"
@@ -59,8 +60,14 @@ type Handler struct {
 	// Default: password_reset under Caddy's data directory.
 	Storage string `json:"storage,omitempty"`
 	// TokenKey is a hex-encoded key of at least 32 bytes that digests
-	// tokens. Default: a key generated on first start and kept in Storage.
+	// new tokens and verifies them. A reload applies a changed key at
+	// once. Default: a key generated on first start and kept in Storage.
 	TokenKey string `json:"token_key,omitempty"`
+	// PreviousTokenKeys are hex-encoded keys that only verify: tokens
+	// issued under them keep working until they expire, while TokenKey
+	// issues new ones. List a key here when it is rotated out, and drop
+	// it once token_ttl has passed. Default: none.
+	PreviousTokenKeys []string `json:"previous_token_keys,omitempty"`
 	// TokenTTL is how long a reset link works. Default: 48h.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 	// SMTP is how mail is sent.
@@ -85,6 +92,7 @@ type Handler struct {
 	deps   *worker.Deps
 	hub    *hub.Client
 	lease  time.Duration
+	keys   tokenKeys
 
 	// set by start, before ready is closed, and never changed after
 	ready   chan struct{}
@@ -166,6 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.keys = h.tokenKeys()            // checked above
 	base, _ := url.Parse(h.PublicURL) // checked above
 	base.Path = trimSlash(base.Path)
 	h.hub = hc
@@ -199,13 +208,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // start opens (or joins) the shared store and worker of the handler's
 // storage directory, and lets requests in.
 func (h *Handler) start() error {
-	sh, key, err := acquireShared(h.Storage, h.TokenKey, h.logger)
+	sh, key, err := acquireShared(h.Storage, h.keys, h.logger)
 	if err != nil {
 		return fmt.Errorf("password_reset storage: %w", err)
 	}
+	changed, err := sh.register(h.deps, h.keys)
+	if err != nil {
+		_, _ = pool.Delete(key)
+		return fmt.Errorf("password_reset token keys: %w", err)
+	}
+	if changed {
+		// a reload rotated the keys; say how many, never which
+		h.logger.Info("token keys applied", zap.Int("previous_token_keys", len(h.keys.previous)))
+	}
 	h.shared, h.key = sh, key
 	h.limits = sh.limitersFor(h.Limits)
-	sh.register(h.deps)
 	close(h.ready)
 	return nil
 }
@@ -217,9 +234,9 @@ func (h *Handler) stop() error {
 	if !h.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
-	h.shared.unregister(h.deps)
+	uerr := h.shared.unregister(h.deps)
 	_, err := pool.Delete(h.key)
-	return err
+	return errors.Join(uerr, err)
 }
 
 // started returns the shared state once the handler has started, waiting

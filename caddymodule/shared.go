@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -26,8 +25,9 @@ type shared struct {
 	worker *worker.Worker
 
 	mu       sync.Mutex
-	deps     []*worker.Deps // of live handlers, the newest last
-	last     *worker.Deps   // the newest ever registered, for a worker outliving them
+	members  []member     // live handlers, the newest last
+	last     *worker.Deps // the newest ever registered, for a worker outliving them
+	keys     tokenKeys    // the keys the store digests with
 	start    sync.Once
 	limiters map[limiterKey]*limiters
 
@@ -38,10 +38,12 @@ type shared struct {
 	// lock, and Destruct takes the write lock before closing
 	gate   sync.RWMutex
 	closed bool
+}
 
-	// tokenKey is the configured key the store was opened with, "" for
-	// the one kept in the store.
-	tokenKey string
+// member is what a live handler brings to the shared state.
+type member struct {
+	deps *worker.Deps
+	keys tokenKeys
 }
 
 // enter admits a request to the store; it reports false once the store is
@@ -60,31 +62,26 @@ func (s *shared) leave() { s.gate.RUnlock() }
 
 // acquireShared returns the shared state of the storage directory dir,
 // opening it on first use, and the pool key to release it with.
-func acquireShared(dir, tokenKey string, logger *zap.Logger) (*shared, string, error) {
+func acquireShared(dir string, keys tokenKeys, logger *zap.Logger) (*shared, string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, "", fmt.Errorf("resolving %s: %w", dir, err)
 	}
-	val, loaded, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
-		return openShared(abs, tokenKey, logger)
+	val, _, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
+		return openShared(abs, keys, logger)
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	sh := val.(*shared)
-	if loaded && sh.tokenKey != tokenKey {
-		logger.Warn("token_key differs from the one the storage is open with; "+
-			"the new key takes effect when Caddy restarts", zap.String("storage", abs))
-	}
-	return sh, abs, nil
+	return val.(*shared), abs, nil
 }
 
-func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
-	key, _ := hex.DecodeString(tokenKey) // checked with the config
+func openShared(dir string, keys tokenKeys, logger *zap.Logger) (*shared, error) {
 	badgerLog := logger.Named("badger")
 	st, err := store.Open(store.Options{
-		Dir: dir,
-		Key: key,
+		Dir:          dir,
+		Key:          keys.issue,
+		PreviousKeys: keys.previous,
 		Debugf: func(format string, args ...any) {
 			badgerLog.Debug(fmt.Sprintf(format, args...))
 		},
@@ -92,7 +89,7 @@ func openShared(dir, tokenKey string, logger *zap.Logger) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{store: st, tokenKey: tokenKey, limiters: map[limiterKey]*limiters{}, stopSweep: make(chan struct{})}
+	s := &shared{store: st, keys: keys, limiters: map[limiterKey]*limiters{}, stopSweep: make(chan struct{})}
 	s.worker = worker.New(st, s.current, func() time.Time { return clock() })
 	s.swept.Add(1)
 	go s.sweepLoop()
@@ -144,38 +141,65 @@ func (s *shared) sweepLoop() {
 	}
 }
 
-// register makes deps the configuration the worker uses from now on.
-func (s *shared) register(d *worker.Deps) {
+// register makes deps the configuration the worker uses from now on, and
+// keys the keys the store digests tokens with: a reload rotates them at
+// once. It reports whether the keys changed.
+func (s *shared) register(d *worker.Deps, keys tokenKeys) (changed bool, err error) {
 	s.mu.Lock()
-	s.deps = append(s.deps, d)
-	s.last = d
+	changed, err = s.useKeys(keys)
+	if err == nil {
+		s.members = append(s.members, member{deps: d, keys: keys})
+		s.last = d
+	}
 	s.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
 	// the worker needs a configuration before its first job
 	s.start.Do(s.worker.Start)
 	s.worker.Wake()
+	return changed, nil
 }
 
 // unregister forgets a handler's configuration; if a newer one failed to
-// load and is cleaned up, the worker goes back to the one still serving.
-func (s *shared) unregister(d *worker.Deps) {
+// load and is cleaned up, the worker and the keys go back to the one still
+// serving.
+func (s *shared) unregister(d *worker.Deps) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, x := range s.deps {
-		if x == d {
-			s.deps = append(s.deps[:i], s.deps[i+1:]...)
-			return
+	for i, m := range s.members {
+		if m.deps == d {
+			s.members = append(s.members[:i], s.members[i+1:]...)
+			break
 		}
 	}
+	if len(s.members) == 0 {
+		return nil
+	}
+	_, err := s.useKeys(s.members[len(s.members)-1].keys)
+	return err
+}
+
+// useKeys makes the store digest with keys; s.mu must be held.
+func (s *shared) useKeys(keys tokenKeys) (changed bool, err error) {
+	if keys.equal(s.keys) {
+		return false, nil
+	}
+	if err := s.store.SetKeys(keys.issue, keys.previous); err != nil {
+		return false, err
+	}
+	s.keys = keys
+	return true, nil
 }
 
 // current returns the configuration of the newest live handler.
 func (s *shared) current() *worker.Deps {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.deps) == 0 {
+	if len(s.members) == 0 {
 		return s.last
 	}
-	return s.deps[len(s.deps)-1]
+	return s.members[len(s.members)-1].deps
 }
 
 // Destruct stops the worker, letting the send in flight finish, and
