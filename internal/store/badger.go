@@ -32,11 +32,12 @@ type Options struct {
 
 // Badger is the Store kept in an embedded Badger database.
 type Badger struct {
-	db   *badger.DB
-	dir  string
-	keys atomic.Pointer[keyring]
-	stop chan struct{}
-	done sync.WaitGroup
+	db    *badger.DB
+	dir   string
+	keys  atomic.Pointer[keyring]
+	group *group
+	stop  chan struct{}
+	done  sync.WaitGroup
 }
 
 var _ Store = (*Badger)(nil)
@@ -62,6 +63,7 @@ func Open(opts Options) (*Badger, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	b.group = startGroup(db)
 	interval := opts.GCInterval
 	if interval <= 0 {
 		interval = 10 * time.Minute
@@ -71,10 +73,12 @@ func Open(opts Options) (*Badger, error) {
 	return b, nil
 }
 
-// Close stops the garbage collector and closes the database.
+// Close stops the garbage collector and the committer of outbox jobs, and
+// closes the database.
 func (b *Badger) Close() error {
 	close(b.stop)
 	b.done.Wait()
+	b.group.stop()
 	return b.db.Close()
 }
 

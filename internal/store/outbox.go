@@ -38,8 +38,8 @@ func (b *Badger) Enqueue(job Job) error {
 	if err != nil {
 		return err
 	}
-	err = b.update(func(txn *badger.Txn) error { return txn.Set(queueKey(job), val) })
-	if err != nil {
+	// concurrent requests share one synced commit; see group
+	if err := b.group.put(queueKey(job), val); err != nil {
 		return fmt.Errorf("enqueueing job: %w", err)
 	}
 	return nil
