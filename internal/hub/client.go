@@ -62,7 +62,22 @@ type Config struct {
 	// Timeout bounds each call, from connecting to reading the answer.
 	// Zero or less means 10 seconds.
 	Timeout time.Duration
+
+	// Observe, when set, is told how long each call to the hub took,
+	// answered or not; call is one of the Call values.
+	Observe func(call Call, took time.Duration)
 }
+
+// Call names a kind of call to the hub, for Config.Observe.
+type Call string
+
+// The calls a Client makes.
+const (
+	CallUser        Call = "user_lookup"
+	CallSetPassword Call = "set_password"
+	CallSettings    Call = "settings"
+	CallPing        Call = "ping"
+)
 
 // Client calls one hub's API. It is safe for concurrent use and reuses its
 // connections; call Close when it is no longer needed.
@@ -73,6 +88,7 @@ type Client struct {
 	user     string
 	password string
 	http     *http.Client
+	observe  func(Call, time.Duration)
 }
 
 // User is the part of a hub user's record the project uses.
@@ -150,6 +166,7 @@ func New(cfg Config) (*Client, error) {
 		prefix:   prefix,
 		user:     cfg.User,
 		password: cfg.Password,
+		observe:  cfg.Observe,
 		http: &http.Client{
 			Transport: transport,
 			Timeout:   timeout,
@@ -207,7 +224,7 @@ func (c *Client) Close() {
 
 // Ping checks that the hub answers and accepts the service credentials.
 func (c *Client) Ping(ctx context.Context) error {
-	code, _, err := c.call(ctx, http.MethodGet, "/api/", nil)
+	code, _, err := c.call(ctx, CallPing, http.MethodGet, "/api/", nil)
 	if err != nil {
 		return fmt.Errorf("checking hub: %w", err)
 	}
@@ -225,7 +242,7 @@ func (c *Client) User(ctx context.Context, name string) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("looking up hub user: %w", err)
 	}
-	code, body, err := c.call(ctx, http.MethodGet, path, nil)
+	code, body, err := c.call(ctx, CallUser, http.MethodGet, path, nil)
 	if err != nil {
 		return User{}, fmt.Errorf("looking up hub user: %w", err)
 	}
@@ -285,7 +302,7 @@ func (c *Client) SetPassword(ctx context.Context, name, password string) error {
 		// cannot happen for a struct of one string; the error never shows it
 		return fmt.Errorf("setting password: encoding request: %w", ErrRejected)
 	}
-	code, _, err := c.call(ctx, http.MethodPost, path, body)
+	code, _, err := c.call(ctx, CallSetPassword, http.MethodPost, path, body)
 	if err != nil {
 		return fmt.Errorf("setting password: %w", err)
 	}
@@ -303,7 +320,7 @@ func (c *Client) SetPassword(ctx context.Context, name, password string) error {
 // Settings reads the hub's password policy. It returns ErrNotFound when the
 // hub has no settings API, as before Mission Portal 3.24.
 func (c *Client) Settings(ctx context.Context) (Settings, error) {
-	code, body, err := c.call(ctx, http.MethodGet, "/api/settings", nil)
+	code, body, err := c.call(ctx, CallSettings, http.MethodGet, "/api/settings", nil)
 	if err != nil {
 		return Settings{}, fmt.Errorf("reading hub settings: %w", err)
 	}
@@ -341,8 +358,11 @@ func userPath(name string) (string, error) {
 // call sends one request to an escaped API path and returns the status and
 // the body of the answer. Its errors wrap ErrUnavailable.
 func (c *Client) call(
-	ctx context.Context, method, path string, body []byte,
+	ctx context.Context, kind Call, method, path string, body []byte,
 ) (int, []byte, error) {
+	if c.observe != nil {
+		defer func(start time.Time) { c.observe(kind, time.Since(start)) }(time.Now())
+	}
 	raw := c.prefix + path
 	unescaped, err := url.PathUnescape(raw)
 	if err != nil {
