@@ -22,6 +22,11 @@ var ErrInvalidToken = errors.New("invalid token")
 // token alike need not tell it apart; a page may ask the user to wait.
 var ErrInUse = fmt.Errorf("%w: in use by another redemption", ErrInvalidToken)
 
+// ErrExpired is returned for a token presented at or after its expiry, as
+// long as its record is kept. It wraps ErrInvalidToken; it is told apart
+// only for the audit log and the metrics.
+var ErrExpired = fmt.Errorf("%w: expired", ErrInvalidToken)
+
 // ErrLocked is returned by Open when another process holds the storage
 // directory.
 var ErrLocked = errors.New("storage directory is in use by another process")

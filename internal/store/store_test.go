@@ -40,8 +40,8 @@ func TestTokenLifecycle(t *testing.T) {
 		want error
 	}{
 		{"valid one second before the expiry", t0.Add(time.Hour - time.Second), nil},
-		{"refused at the expiry", t0.Add(time.Hour), store.ErrInvalidToken},
-		{"refused after the expiry", t0.Add(2 * time.Hour), store.ErrInvalidToken},
+		{"refused at the expiry", t0.Add(time.Hour), store.ErrExpired},
+		{"refused after the expiry", t0.Add(2 * time.Hour), store.ErrExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

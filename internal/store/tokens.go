@@ -198,7 +198,7 @@ func (b *Badger) liveToken(txn *badger.Txn, token secret.String, now time.Time) 
 		return nil, rec, err
 	}
 	if !now.Before(rec.Expires) {
-		return nil, tokenRecord{}, ErrInvalidToken
+		return nil, tokenRecord{}, ErrExpired
 	}
 	if now.Before(rec.Reserved) {
 		return nil, tokenRecord{}, ErrInUse
