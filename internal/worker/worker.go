@@ -46,7 +46,76 @@ type Deps struct {
 	// MailsPerMinute caps the mails sent in all; over it, mails wait.
 	MailsPerMinute int
 	Logger         *zap.Logger
-	Audit          *zap.Logger
+	// Audit gets one event for every job that ends and every failed try.
+	Audit *zap.Logger
+	// Observer, when set, is told the same, for metrics.
+	Observer Observer
+}
+
+// Observer is told what the worker decides, in fixed words only: kind is
+// KindReset or KindChanged, reason one of the Reason values. It is called
+// from the worker goroutine and must not block.
+type Observer interface {
+	// Sent is told of a mail handed to the SMTP server.
+	Sent(kind string)
+	// Failed is told of a try that failed and will be made again.
+	Failed(kind, reason string)
+	// Suppressed is told of a job that ended without mail.
+	Suppressed(kind, reason string)
+	// Issued is told of a token issued for a reset mail.
+	Issued()
+	// Postponed is told of a mail that waits for its turn under the cap of
+	// mails per minute.
+	Postponed()
+}
+
+// The kinds of mail, as Observer and the audit log name them.
+const (
+	KindReset   = "reset"
+	KindChanged = "changed"
+)
+
+// Why a job ended without mail.
+const (
+	ReasonEnded       = "ended"        // a later reset or cancellation ended the request
+	ReasonUnknownUser = "unknown_user" // the hub has no such user
+	ReasonExternal    = "external"     // an LDAP or Active Directory user
+	ReasonNoEmail     = "no_email"     // the hub has no address for the user
+	ReasonBadAddress  = "bad_address"  // the address cannot be mailed to
+	ReasonBudget      = "budget"       // the user's mail budget is spent
+	ReasonGaveUp      = "gave_up"      // tries failed until the give-up time
+)
+
+// Why a try failed.
+const (
+	ReasonHubUnavailable = "hub_unavailable" // the hub could not be asked
+	ReasonSMTPFailed     = "smtp_failed"     // the mail server refused or was down
+	ReasonStoreFailed    = "store_failed"    // the store could not be read or written
+)
+
+// nopObserver is the Observer of a Deps without one.
+type nopObserver struct{}
+
+func (nopObserver) Sent(string)               {}
+func (nopObserver) Failed(string, string)     {}
+func (nopObserver) Suppressed(string, string) {}
+func (nopObserver) Issued()                   {}
+func (nopObserver) Postponed()                {}
+
+// observer returns d's Observer, or one that does nothing.
+func (d *Deps) observer() Observer {
+	if d.Observer == nil {
+		return nopObserver{}
+	}
+	return d.Observer
+}
+
+// kindOf returns the Observer's name of a job's kind.
+func kindOf(job store.Job) string {
+	if job.Kind == store.KindChanged {
+		return KindChanged
+	}
+	return KindReset
 }
 
 // Links builds the page links that go into mail, from the configured
@@ -202,7 +271,8 @@ func (w *Worker) sleep() time.Duration {
 // process handles one job to its end: sent, dropped, or rescheduled.
 func (w *Worker) process(job store.Job) {
 	d := w.deps()
-	log := d.Audit.With(zap.String("user", job.User), zap.String("client_ip", job.ClientIP))
+	log := d.Audit.With(zap.String("user", job.User), zap.String("client_ip", job.ClientIP),
+		zap.String("mail", kindOf(job)))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -213,10 +283,10 @@ func (w *Worker) process(job store.Job) {
 	ended, err := w.store.Ended(job.User, job.RequestedAt)
 	switch {
 	case err != nil:
-		w.retry(d, job, log, "reading the user's last reset failed", err)
+		w.retry(d, job, log, ReasonStoreFailed, err)
 		return
 	case ended:
-		w.finish(d, job, log, "suppressed", "a later reset or cancellation ended it")
+		w.suppress(d, job, log, ReasonEnded)
 		return
 	}
 	user, ok := w.lookup(ctx, d, job, log)
@@ -227,10 +297,10 @@ func (w *Worker) process(job store.Job) {
 	allowed, err := w.store.MailAllowed(job.User, w.now(), d.Budgets)
 	switch {
 	case err != nil:
-		w.retry(d, job, log, "reading mail budget failed", err)
+		w.retry(d, job, log, ReasonStoreFailed, err)
 		return
 	case !allowed:
-		w.finish(d, job, log, "suppressed", "mail budget of the user spent")
+		w.suppress(d, job, log, ReasonBudget)
 		return
 	}
 	if wait := w.globalWait(d); wait > 0 {
@@ -240,9 +310,10 @@ func (w *Worker) process(job store.Job) {
 
 	issued, err := w.store.Issue(job.User, w.now(), d.TTL)
 	if err != nil {
-		w.retry(d, job, log, "issuing token failed", err)
+		w.retry(d, job, log, ReasonStoreFailed, err)
 		return
 	}
+	d.observer().Issued()
 	err = d.Mail.SendReset(ctx, mailer.Reset{
 		To:            user.Email,
 		Username:      job.User,
@@ -262,16 +333,16 @@ func (w *Worker) process(job store.Job) {
 			d.Logger.Error("revoking unsent token", zap.Error(rerr))
 		}
 		if errors.Is(err, mailer.ErrBadRecipient) {
-			w.finish(d, job, log, "suppressed", "unusable email address")
+			w.suppress(d, job, log, ReasonBadAddress)
 			return
 		}
-		w.retry(d, job, log, "sending mail failed", err)
+		w.retry(d, job, log, ReasonSMTPFailed, err)
 		return
 	}
 	if err := w.store.MailSent(job.User, w.now(), d.Budgets); err != nil {
 		d.Logger.Error("recording a sent mail", zap.Error(err))
 	}
-	w.finish(d, job, log, "sent", "")
+	w.sent(d, job, log)
 }
 
 // lookup asks the hub for the job's user. A user who cannot get mail ends
@@ -280,13 +351,13 @@ func (w *Worker) lookup(ctx context.Context, d *Deps, job store.Job, log *zap.Lo
 	user, err := d.Hub.User(ctx, job.User)
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
-		w.finish(d, job, log, "suppressed", "unknown user")
+		w.suppress(d, job, log, ReasonUnknownUser)
 	case err != nil:
-		w.retry(d, job, log, "hub lookup failed", err)
+		w.retry(d, job, log, ReasonHubUnavailable, err)
 	case user.External:
-		w.finish(d, job, log, "suppressed", "external user")
+		w.suppress(d, job, log, ReasonExternal)
 	case user.Email == "":
-		w.finish(d, job, log, "suppressed", "no email address")
+		w.suppress(d, job, log, ReasonNoEmail)
 	default:
 		return user, true
 	}
@@ -297,7 +368,6 @@ func (w *Worker) lookup(ctx context.Context, d *Deps, job store.Job, log *zap.Lo
 // address the hub has for the user now. The user's budgets do not apply: a
 // notice follows a reset that was done, not asked for.
 func (w *Worker) notify(ctx context.Context, d *Deps, job store.Job, log *zap.Logger) {
-	log = log.With(zap.String("mail", "change notice"))
 	user, ok := w.lookup(ctx, d, job, log)
 	if !ok {
 		return
@@ -317,11 +387,11 @@ func (w *Worker) notify(ctx context.Context, d *Deps, job store.Job, log *zap.Lo
 	})
 	switch {
 	case errors.Is(err, mailer.ErrBadRecipient):
-		w.finish(d, job, log, "suppressed", "unusable email address")
+		w.suppress(d, job, log, ReasonBadAddress)
 	case err != nil:
-		w.retry(d, job, log, "sending mail failed", err)
+		w.retry(d, job, log, ReasonSMTPFailed, err)
 	default:
-		w.finish(d, job, log, "sent", "")
+		w.sent(d, job, log)
 	}
 }
 
@@ -351,35 +421,52 @@ func (w *Worker) postpone(d *Deps, job store.Job, wait time.Duration) {
 	if err := w.store.Reschedule(job, next); err != nil {
 		d.Logger.Error("rescheduling job", zap.Error(err))
 	}
+	d.observer().Postponed()
 	d.Logger.Debug("mail postponed by the global cap", zap.Duration("wait", wait))
 }
 
-// finish removes a job that has come to its end and records how.
-func (w *Worker) finish(d *Deps, job store.Job, log *zap.Logger, event, reason string) {
+// sent removes a job whose mail went out and records it.
+func (w *Worker) sent(d *Deps, job store.Job, log *zap.Logger) {
+	w.remove(d, job)
+	d.observer().Sent(kindOf(job))
+	log.Info("sent", zap.Int("attempts", job.Attempts+1))
+}
+
+// suppress removes a job that ends without mail and records why.
+func (w *Worker) suppress(d *Deps, job store.Job, log *zap.Logger, reason string) {
+	w.remove(d, job)
+	d.observer().Suppressed(kindOf(job), reason)
+	log.Info("suppressed", zap.String("reason", reason), zap.Int("attempts", job.Attempts+1))
+}
+
+func (w *Worker) remove(d *Deps, job store.Job) {
 	if err := w.store.Done(job); err != nil {
 		d.Logger.Error("removing finished job", zap.Error(err))
 	}
-	if reason != "" {
-		log = log.With(zap.String("reason", reason))
-	}
-	log.Info(event, zap.Int("attempts", job.Attempts+1))
 }
 
 // retry puts a failed job back with backoff, or drops it when it is too old.
-func (w *Worker) retry(d *Deps, job store.Job, log *zap.Logger, what string, err error) {
+// The error goes to the audit log: the hub client's and the mailer's errors
+// carry no secret.
+func (w *Worker) retry(d *Deps, job store.Job, log *zap.Logger, reason string, err error) {
 	now := w.now()
 	next := job
 	next.Attempts++
 	next.NextAt = now.Add(d.Retry.Wait(next.Attempts))
 	if next.NextAt.Sub(job.RequestedAt) > d.Retry.GiveUp {
-		w.finish(d, job, log.With(zap.Error(err)), "dropped", what+", giving up")
+		w.remove(d, job)
+		d.observer().Suppressed(kindOf(job), ReasonGaveUp)
+		log.Warn("suppressed", zap.String("reason", ReasonGaveUp),
+			zap.String("last_failure", reason), zap.Error(err),
+			zap.Int("attempts", next.Attempts))
 		return
 	}
 	if rerr := w.store.Reschedule(job, next); rerr != nil {
 		d.Logger.Error("rescheduling job", zap.Error(rerr))
 		return
 	}
-	log.Warn("send failed", zap.String("reason", what), zap.Error(err),
+	d.observer().Failed(kindOf(job), reason)
+	log.Warn("send failed", zap.String("reason", reason), zap.Error(err),
 		zap.Int("attempts", next.Attempts), zap.Time("next_at", next.NextAt))
 }
 

@@ -69,6 +69,7 @@ type fixture struct {
 	st   *store.Badger
 	dir  *directory
 	mail *outbox
+	deps *Deps
 	now  time.Time
 }
 
@@ -92,6 +93,7 @@ func newFixture(t *testing.T) *fixture {
 		Retry:  Backoff{First: 5 * time.Second, Max: time.Minute, GiveUp: 10 * time.Minute},
 		Logger: zap.NewNop(), Audit: zap.NewNop(),
 	}
+	f.deps = deps
 	f.w = New(st, func() *Deps { return deps }, func() time.Time { return f.now })
 	return f
 }
