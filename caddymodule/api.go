@@ -16,6 +16,7 @@ import (
 	"github.com/mpgate/password-reset/internal/limit"
 	"github.com/mpgate/password-reset/internal/secret"
 	"github.com/mpgate/password-reset/internal/store"
+	"github.com/mpgate/password-reset/internal/worker"
 )
 
 // maxBody caps request bodies.
@@ -48,11 +49,12 @@ var (
 // in the outbox. Over the limit, it sets Retry-After.
 func (h *Handler) request(w http.ResponseWriter, r *http.Request, name string) error {
 	if ok, wait := h.limits.forgot.Allow(addressKey(r), clock()); !ok {
-		h.throttled(r, "forgot_per_address")
+		h.throttled(r, limitForgot, name)
 		setRetryAfter(w, wait)
 		return errThrottled
 	}
 	if !validUsername(name) {
+		h.reject(r, reasonMalformedName, "")
 		return errName
 	}
 	id, err := store.NewJobID()
@@ -68,9 +70,11 @@ func (h *Handler) request(w http.ResponseWriter, r *http.Request, name string) e
 	}
 	if err != nil {
 		h.logger.Error("recording reset request", zap.Error(err))
+		h.reject(r, reasonStoreFailed, name)
 		return errStore
 	}
-	h.audit.Info("requested", zap.String("user", name), zap.String("client_ip", clientIP(r)))
+	metrics.mailsQueued.WithLabelValues(worker.KindReset).Inc()
+	h.success(r, outcomeRequested, name)
 	h.shared.worker.Wake()
 	return nil
 }
@@ -84,17 +88,18 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request, seg string) {
 	}
 	token, ok := parseToken(seg)
 	if !ok {
-		h.failed(r, "malformed token")
+		h.failed(r, reasonMalformedToken)
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
 	password, err := readPassword(w, r)
 	if err != nil {
-		h.failed(r, "malformed body")
+		h.failed(r, reasonMalformedBody)
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
 	if msg := checkPassword(password); msg != "" {
+		h.reject(r, reasonUnusablePassword, "")
 		writeText(w, http.StatusUnprocessableEntity, msg)
 		return
 	}
@@ -118,7 +123,7 @@ func (h *Handler) invalidate(w http.ResponseWriter, r *http.Request, seg string)
 	}
 	token, ok := parseToken(seg)
 	if !ok {
-		h.failed(r, "malformed token")
+		h.failed(r, reasonMalformedToken)
 		writeText(w, http.StatusUnprocessableEntity, textUnprocessed)
 		return
 	}
@@ -133,7 +138,7 @@ func (h *Handler) invalidate(w http.ResponseWriter, r *http.Request, seg string)
 // against the caller's failure budget.
 func (h *Handler) failed(r *http.Request, reason string) {
 	h.limits.failures.Spend(addressKey(r), clock())
-	h.audit.Info("rejected", zap.String("reason", reason), zap.String("client_ip", clientIP(r)))
+	h.reject(r, reason, "")
 }
 
 // tooManyFailures reports whether the caller has spent its failure budget,
@@ -141,15 +146,10 @@ func (h *Handler) failed(r *http.Request, reason string) {
 func (h *Handler) tooManyFailures(w http.ResponseWriter, r *http.Request) bool {
 	blocked, wait := h.limits.failures.Blocked(addressKey(r), clock())
 	if blocked {
-		h.throttled(r, "failures_per_address")
+		h.throttled(r, limitFailures, "")
 		setRetryAfter(w, wait)
 	}
 	return blocked
-}
-
-// throttled records a request refused by a limiter.
-func (h *Handler) throttled(r *http.Request, limiter string) {
-	h.audit.Info("throttled", zap.String("limiter", limiter), zap.String("client_ip", clientIP(r)))
 }
 
 // addressKey is the limiter key of the request's client address.

@@ -152,6 +152,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Password: h.HubPassword,
 		CAFile:   h.HubTLSCA,
 		Insecure: h.HubTLSInsecure,
+		Observe:  observeHub,
 	})
 	if err != nil {
 		// the URL was checked above; what is left is the CA file
@@ -193,6 +194,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MailsPerMinute: h.Limits.MailsPerMinute,
 		Logger:         h.logger,
 		Audit:          h.audit,
+		Observer:       mailObserver{},
+	}
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		if err := metrics.register(reg); err != nil {
+			return err
+		}
 	}
 	h.ready, h.stopped = make(chan struct{}), new(atomic.Bool)
 	// the store opens when Caddy starts serving, not here: validating a

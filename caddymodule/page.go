@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mpgate/password-reset/internal/secret"
-	"github.com/mpgate/password-reset/internal/store"
 )
 
 //go:embed page
@@ -79,19 +78,19 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 		}
 		token, ok := parseToken(seg)
 		if !ok {
-			h.failed(r, "malformed token")
+			h.failed(r, reasonMalformedToken)
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
 		if _, err := h.shared.store.Check(token, clock()); err != nil {
-			h.failed(r, "bad token")
-			if errors.Is(err, store.ErrInUse) {
+			if h.rejectToken(r, err) == reasonTokenInUse {
 				h.render(w, http.StatusConflict, "busy", "")
 				return
 			}
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
+		setOutcome(r, outcomeShown)
 		if r.URL.Query().Has("cancel") {
 			// a question only: the answer is posted from it
 			h.renderPage(w, http.StatusOK, pageData{State: "confirm", Back: pagePrefix + seg})
@@ -105,6 +104,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 		}
 		h.pagePost(w, r, seg)
 	default:
+		setOutcome(r, outcomeBadMethod)
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		h.render(w, http.StatusMethodNotAllowed, "invalid", "")
 	}
@@ -115,16 +115,19 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		setOutcome(r, outcomeShown)
 		h.render(w, http.StatusOK, "request", "")
 		return
 	case http.MethodPost:
 	default:
+		setOutcome(r, outcomeBadMethod)
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		h.render(w, http.StatusMethodNotAllowed, "request", "")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if r.ParseForm() != nil {
+		h.reject(r, reasonMalformedBody, "")
 		h.render(w, http.StatusUnprocessableEntity, "request", "Enter your user name.")
 		return
 	}
@@ -145,12 +148,20 @@ func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	token, ok := parseToken(seg)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if !ok || r.ParseForm() != nil {
-		h.failed(r, "malformed page request")
+	malformed := ""
+	switch {
+	case !ok:
+		malformed = reasonMalformedToken
+	case r.ParseForm() != nil:
+		malformed = reasonMalformedBody
+	}
+	if malformed != "" {
+		h.failed(r, malformed)
 		h.render(w, http.StatusUnprocessableEntity, "invalid", "")
 		return
 	}
 	if r.PostForm.Get("action") == "cancel" {
+		setCall(r, "page_cancel")
 		if !h.cancel(r, token) {
 			h.render(w, http.StatusUnprocessableEntity, "invalid", "")
 			return
@@ -162,14 +173,17 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	const bad = http.StatusUnprocessableEntity
 	switch {
 	case password.Empty():
+		h.reject(r, reasonUnusablePassword, "")
 		h.renderForm(w, r, bad, "password", "Enter a new password.")
 		return
 	case password.Reveal() != r.PostForm.Get("confirm"):
+		h.reject(r, reasonPasswordMismatch, "")
 		h.renderForm(w, r, bad, "confirm",
 			"The two entries do not match. Type the same password in both fields.")
 		return
 	}
 	if msg := checkPassword(password); msg != "" {
+		h.reject(r, reasonUnusablePassword, "")
 		h.renderForm(w, r, bad, "password", msg)
 		return
 	}

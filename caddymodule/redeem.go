@@ -11,6 +11,7 @@ import (
 	"github.com/mpgate/password-reset/internal/hub"
 	"github.com/mpgate/password-reset/internal/secret"
 	"github.com/mpgate/password-reset/internal/store"
+	"github.com/mpgate/password-reset/internal/worker"
 )
 
 // outcome is how a redemption ended.
@@ -34,16 +35,11 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 	st := h.shared.store
 	user, err := st.Reserve(token, clock(), h.lease)
 	if err != nil {
-		if !errors.Is(err, store.ErrInvalidToken) {
-			h.logger.Error("reserving token", zap.Error(err))
-		}
-		h.failed(r, "bad token")
-		if errors.Is(err, store.ErrInUse) {
+		if h.rejectToken(r, err) == reasonTokenInUse {
 			return inUse
 		}
 		return invalidToken
 	}
-	log := h.audit.With(zap.String("user", user), zap.String("client_ip", clientIP(r)))
 
 	// finish the change even if the client goes away: the hub's answer
 	// decides what happens to the token
@@ -55,7 +51,8 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		if err := st.Consume(token, user, clock()); err != nil {
 			h.logger.Error("consuming token after a password change", zap.Error(err))
 		}
-		log.Info("redeemed")
+		metrics.tokens.WithLabelValues(tokenRedeemed).Inc()
+		h.success(r, outcomeRedeemed, user)
 		h.notifyChanged(r, user)
 		return redeemed
 	case errors.Is(err, hub.ErrRejected):
@@ -63,20 +60,21 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 			h.logger.Error("releasing token", zap.Error(err))
 		}
 		h.limits.failures.Spend(addressKey(r), clock())
-		log.Info("rejected", zap.String("reason", "password refused by the hub"))
+		h.reject(r, reasonPasswordRefused, user)
 		return refused
 	case errors.Is(err, hub.ErrNotFound):
 		// the account is gone or no longer internal: nothing to reset
 		if err := st.Consume(token, user, clock()); err != nil {
 			h.logger.Error("consuming token of a missing user", zap.Error(err))
 		}
-		log.Info("rejected", zap.String("reason", "user no longer on the hub"))
+		h.reject(r, reasonUserGone, user)
 		return invalidToken
 	default:
 		if err := st.Release(token, false, 0); err != nil {
 			h.logger.Error("releasing token", zap.Error(err))
 		}
-		log.Warn("hub unavailable for a password change", zap.Error(err))
+		h.logger.Warn("hub unavailable for a password change", zap.Error(err))
+		h.reject(r, reasonHubUnavailable, user)
 		return hubDown
 	}
 }
@@ -86,13 +84,11 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 func (h *Handler) cancel(r *http.Request, token secret.String) bool {
 	user, err := h.shared.store.Invalidate(token, clock())
 	if err != nil {
-		if !errors.Is(err, store.ErrInvalidToken) {
-			h.logger.Error("invalidating token", zap.Error(err))
-		}
-		h.failed(r, "bad token")
+		h.rejectToken(r, err)
 		return false
 	}
-	h.audit.Info("invalidated", zap.String("user", user), zap.String("client_ip", clientIP(r)))
+	metrics.tokens.WithLabelValues(tokenInvalidated).Inc()
+	h.success(r, outcomeInvalidated, user)
 	return true
 }
 
@@ -109,5 +105,6 @@ func (h *Handler) notifyChanged(r *http.Request, user string) {
 		h.logger.Error("queueing the notice of a changed password", zap.Error(err))
 		return
 	}
+	metrics.mailsQueued.WithLabelValues(worker.KindChanged).Inc()
 	h.shared.worker.Wake()
 }

@@ -36,9 +36,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !api && !strings.HasPrefix(r.URL.Path, pagePrefix) {
 		return next.ServeHTTP(w, r)
 	}
+	r, t := track(r, callOf(r, api))
+	defer t.count()
 	sh := h.started()
 	if sh == nil || !sh.enter() {
 		// not started yet, or stopped under this request
+		setOutcome(r, outcomeUnavailable)
 		switch {
 		case !api:
 			h.render(w, http.StatusUnprocessableEntity, "unavailable", "")
@@ -91,6 +94,7 @@ func underAPI(p string) bool {
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), apiPrefix)
 	if !ok {
+		setOutcome(r, outcomeNotFound)
 		writeText(w, http.StatusNotFound, textNotFound)
 		return
 	}
@@ -98,6 +102,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	switch call {
 	case "forgot":
 		if r.Method != http.MethodPost {
+			setOutcome(r, outcomeBadMethod)
 			notAllowed(w, "POST")
 			return
 		}
@@ -109,9 +114,11 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 		case http.MethodDelete:
 			h.invalidate(w, r, seg)
 		default:
+			setOutcome(r, outcomeBadMethod)
 			notAllowed(w, "POST, DELETE")
 		}
 	default:
+		setOutcome(r, outcomeNotFound)
 		writeText(w, http.StatusNotFound, textNotFound)
 	}
 }
