@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -41,13 +42,17 @@ func readAudit(t *testing.T, path string) []auditEvent {
 }
 
 // TestAuditLogHasOneEventPerDecision routes the audit logger to a file of
-// its own, as Caddyfile.example does, runs the watched flow, and checks
-// every event with its fields, and that no token or password is in it.
+// its own with the global log blocks of Caddyfile.example, runs the watched
+// flow, and checks every event with its fields, and that no token or
+// password is in it.
 func TestAuditLogHasOneEventPerDecision(t *testing.T) {
 	dir := t.TempDir()
 	path, mainLog := filepath.Join(dir, "audit.log"), filepath.Join(dir, "caddy.log")
-	s := newWatchedStack(t, "log audit {\n output file "+path+"\n format json\n include "+
-		auditLogger+"\n }\nlog default {\n output file "+mainLog+"\n exclude "+auditLogger+"\n }")
+	audit := regexp.MustCompile(`output file \S+`).ReplaceAllString(
+		exampleBlock(t, "\tlog audit {"), "output file "+path)
+	main := strings.Replace(exampleBlock(t, "\tlog default {"), "{",
+		"{\n output file "+mainLog, 1)
+	s := newWatchedStack(t, audit+"\n"+main)
 	tokens := watchedFlow(t, s)
 
 	// what each event must say: its message, user and reason or limiter
@@ -112,7 +117,6 @@ func TestAuditLogHasOneEventPerDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s", raw)
 	for _, secret := range append(tokens, watchedWeak, watchedGood, svcPass, "/password-reset/") {
 		if strings.Contains(string(raw), secret) {
 			t.Errorf("the audit log holds %q", secret)

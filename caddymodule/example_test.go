@@ -68,14 +68,21 @@ func TestExampleLogFilterHidesTokens(t *testing.T) {
 // exampleLogBlock returns the site's log block of Caddyfile.example.
 func exampleLogBlock(t *testing.T) string {
 	t.Helper()
+	return exampleBlock(t, "\tlog {")
+}
+
+// exampleBlock returns the first block of Caddyfile.example that starts
+// with opening, to its closing brace.
+func exampleBlock(t *testing.T, opening string) string {
+	t.Helper()
 	raw, err := os.ReadFile(examplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(raw)
-	start := strings.Index(text, "\tlog {")
+	start := strings.Index(text, opening)
 	if start < 0 {
-		t.Fatal("Caddyfile.example has no log block")
+		t.Fatalf("Caddyfile.example has no block %q", opening)
 	}
 	depth := 0
 	for i := start; i < len(text); i++ {
@@ -89,6 +96,6 @@ func exampleLogBlock(t *testing.T) string {
 			}
 		}
 	}
-	t.Fatal("Caddyfile.example's log block does not end")
+	t.Fatalf("Caddyfile.example's block %q does not end", opening)
 	return ""
 }
