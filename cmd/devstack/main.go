@@ -93,6 +93,7 @@ mpgate local stack is up.
   Caddy with password_reset   http://%[1]s
   stand-in hub (not a hub)    http://%[2]s/api/
   caught mail                 http://%[3]s
+  metrics                     http://%[1]s/metrics
 
 Ask for a reset of the stand-in's "admin" account:
 
@@ -135,6 +136,8 @@ http://%[1]s {
 			tls    none
 		}
 	}
+	# the module's counters, with Caddy's own, for a look while trying it
+	metrics /metrics
 	reverse_proxy %[2]s
 }
 `, o.listen, o.hub, o.smtp, storage, host(o.listen))
