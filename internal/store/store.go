@@ -108,6 +108,18 @@ type Store interface {
 	// MailSent records a mail sent to user at now, for the budgets.
 	MailSent(user string, now time.Time, budgets []Budget) error
 
+	// Outbox summarizes the outbox at now and returns up to list of its
+	// jobs, earliest due first.
+	Outbox(now time.Time, list int) (OutboxSummary, []Job, error)
+	// MakeDue makes every job waiting past now due at now and returns how
+	// many it moved. It must not run while a job is being processed.
+	MakeDue(now time.Time) (int, error)
+	// EndUser revokes every token of user and ends the user's requests
+	// made up to now.
+	EndUser(user string, now time.Time) (UserEnded, error)
+	// Purge deletes expired tokens and entries no longer needed at now.
+	Purge(now time.Time, budgets []Budget) (Purged, error)
+
 	// Close releases the store.
 	Close() error
 }

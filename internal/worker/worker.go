@@ -181,6 +181,7 @@ type Worker struct {
 	now   func() time.Time
 
 	wake chan struct{}
+	asks chan retryAsk
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -198,6 +199,7 @@ func New(st store.Store, deps func() *Deps, now func() time.Time) *Worker {
 		deps:  deps,
 		now:   now,
 		wake:  make(chan struct{}, 1),
+		asks:  make(chan retryAsk),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -231,6 +233,8 @@ func (w *Worker) run() {
 			timer.Stop()
 			return
 		case <-w.wake:
+		case ask := <-w.asks:
+			w.answerRetry(ask)
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -252,6 +256,8 @@ func (w *Worker) drain() {
 			select {
 			case <-w.stop:
 				return
+			case ask := <-w.asks:
+				w.answerRetry(ask)
 			default:
 			}
 			w.process(job)
