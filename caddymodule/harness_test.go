@@ -74,6 +74,8 @@ type stack struct {
 	siteExtra string
 	// globalExtra goes into the global options block.
 	globalExtra string
+	// admin is the admin endpoint's address; "" turns it off.
+	admin string
 
 	hubMu    sync.Mutex
 	hubPaths []string // method and escaped path of every call the hub got
@@ -87,13 +89,20 @@ func (s *stack) hubCalls() []string {
 }
 
 // newStack starts the hub stand-in and a mail catcher and loads Caddy.
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
+
+// newStackWith is newStack with setup, when not nil, changing the stack
+// before Caddy first loads.
+func newStackWith(t *testing.T, setup func(*stack)) *stack {
 	t.Helper()
 	s := &stack{t: t, storage: t.TempDir(), client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(startHub(t, s).Close)
 	s.startMail("127.0.0.1:0")
 	s.smtp = s.mail.Addr()
 	s.base = "http://" + freeAddr(t)
+	if setup != nil {
+		setup(s)
+	}
 	s.load("")
 	t.Cleanup(func() {
 		if err := caddy.Stop(); err != nil {
@@ -130,8 +139,12 @@ func (s *stack) startMail(addr string) {
 // caddyfile returns the stack's Caddyfile; extra goes into the
 // password_reset block.
 func (s *stack) caddyfile(extra string) string {
+	admin := s.admin
+	if admin == "" {
+		admin = "off"
+	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %[11]s
 	%[9]s
 }
 http://:%[10]s {
@@ -162,7 +175,7 @@ http://:%[10]s {
 	%[8]s
 }
 `, s.base, s.hubURL, svcUser, "{env."+hubPassEnv+"}", s.storage, s.smtp, extra, s.siteExtra, s.globalExtra,
-		s.base[strings.LastIndex(s.base, ":")+1:])
+		s.base[strings.LastIndex(s.base, ":")+1:], admin)
 }
 
 // load (re)loads Caddy with the stack's Caddyfile.

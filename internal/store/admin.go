@@ -103,37 +103,51 @@ func makeDue(txn *badger.Txn, now time.Time, room int) (int, bool, error) {
 type UserEnded struct {
 	// Token is true when the user had a live token, now revoked.
 	Token bool
-	// Requests is the number of the user's reset requests waiting in the
-	// outbox; the worker drops them without mail.
+	// Requests is the number of the user's reset requests that waited in
+	// the outbox, now removed.
 	Requests int
 }
 
 // EndUser revokes every token of user and ends the user's requests made up
-// to now, as a successful reset does. Notices of a changed password still
-// go out.
+// to now, as a successful reset does, removing them from the outbox.
+// Notices of a changed password still go out.
 func (b *Badger) EndUser(user string, now time.Time) (UserEnded, error) {
 	var out UserEnded
 	err := b.update(func(txn *badger.Txn) error {
-		out = UserEnded{}
 		live, err := liveTokenOf(txn, user, now)
-		if err != nil {
-			return err
-		}
 		out.Token = live
-		err = eachJob(txn, func(job Job) {
-			if job.User == user && job.Kind == "" && !job.RequestedAt.After(now) {
-				out.Requests++
-			}
-		})
 		if err != nil {
 			return err
 		}
 		return endUser(txn, user, now)
 	})
+	// the marker alone ends the requests: a job the worker holds at the
+	// moment is dropped by it; removing the others is tidiness
+	for more := err == nil; more; {
+		var n int
+		n, more, err = b.batch(func(txn *badger.Txn, room int) (int, bool, error) {
+			return dropRequests(txn, user, now, room)
+		})
+		out.Requests += n
+	}
 	if err != nil {
 		return UserEnded{}, fmt.Errorf("ending user's requests: %w", err)
 	}
 	return out, nil
+}
+
+// dropRequests removes the reset requests of user made up to now.
+func dropRequests(txn *badger.Txn, user string, now time.Time, room int) (int, bool, error) {
+	var keys [][]byte
+	err := eachJob(txn, func(job Job) {
+		if job.User == user && job.Kind == "" && !job.RequestedAt.After(now) {
+			keys = append(keys, queueKey(job))
+		}
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return deleteKeys(txn, keys, room)
 }
 
 // liveTokenOf reports whether user has a token that has not expired at now.

@@ -120,9 +120,13 @@ func TestEndUser(t *testing.T) {
 			t.Errorf("Ended(%q, %v) = %v, %v, want %v", tt.user, tt.at, ended, err, tt.want)
 		}
 	}
+	sum, jobs, err := s.Outbox(at, 10)
+	if err != nil || sum.Depth != 2 || jobs[0].ID != "b" && jobs[1].ID != "b" {
+		t.Errorf("outbox after EndUser(admin) = %+v, want the notice and Admin's request", jobs)
+	}
 	got, err = s.EndUser("admin", at)
-	if err != nil || got != (store.UserEnded{Requests: 2}) {
-		t.Errorf("EndUser(admin) again = %+v, %v, want no token and 2 requests", got, err)
+	if err != nil || got != (store.UserEnded{}) {
+		t.Errorf("EndUser(admin) again = %+v, %v, want nothing found", got, err)
 	}
 	if got, _ := s.EndUser("nobody", at); got != (store.UserEnded{}) {
 		t.Errorf("EndUser(nobody) = %+v, want nothing found", got)
@@ -143,15 +147,16 @@ func TestPurge(t *testing.T) {
 	mustIssue("live", 2*time.Hour)
 	// ended markers: one a waiting request still needs, one it does not,
 	// one of a user without requests
-	enqueue(t, s,
-		store.Job{ID: "old", User: "needed", RequestedAt: t0, NextAt: t0},
-		store.Job{ID: "new", User: "stale", RequestedAt: t0.Add(time.Hour), NextAt: t0},
-	)
 	for _, u := range []string{"needed", "stale", "idle"} {
 		if _, err := s.EndUser(u, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// as a worker holding a job puts it back after the marker was set
+	enqueue(t, s,
+		store.Job{ID: "old", User: "needed", RequestedAt: t0, NextAt: t0},
+		store.Job{ID: "new", User: "stale", RequestedAt: t0.Add(time.Hour), NextAt: t0},
+	)
 	// budgets: one mail long ago, one recent
 	if err := s.MailSent("longago", t0.Add(-30*time.Minute), budgets); err != nil {
 		t.Fatal(err)
