@@ -213,7 +213,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // start opens (or joins) the shared store and worker of the handler's
-// storage directory, and lets requests in.
+// storage directory, lets requests in, and checks the hub and the SMTP
+// server in the background.
 func (h *Handler) start() error {
 	sh, key, err := acquireShared(h.Storage, h.keys, h.logger)
 	if err != nil {
@@ -231,6 +232,7 @@ func (h *Handler) start() error {
 	h.shared, h.key = sh, key
 	h.limits = sh.limitersFor(h.Limits)
 	close(h.ready)
+	h.checkParts()
 	return nil
 }
 

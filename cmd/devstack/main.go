@@ -34,7 +34,7 @@ import (
 )
 
 type options struct {
-	listen, hub, smtp, inbox, users, dir string
+	listen, hub, smtp, inbox, admin, users, dir string
 }
 
 func main() {
@@ -43,6 +43,7 @@ func main() {
 	flag.StringVar(&o.hub, "hub", "127.0.0.1:9080", "address of the stand-in hub")
 	flag.StringVar(&o.smtp, "smtp", "127.0.0.1:2525", "address of the mail catcher's SMTP server")
 	flag.StringVar(&o.inbox, "inbox", "127.0.0.1:8025", "address of the caught mail's web inbox")
+	flag.StringVar(&o.admin, "admin", "localhost:2019", "address of Caddy's admin endpoint; \"off\" turns it off")
 	flag.StringVar(&o.users, "users", "cmd/hubsim/users.example.json", "users of the stand-in hub")
 	flag.StringVar(&o.dir, "dir", ".devstack", "directory for the module's storage")
 	flag.Parse()
@@ -104,9 +105,9 @@ mail at http://%[3]s, follow its link and set a new password. Check that
 the stand-in hub takes it:
 
   curl -u admin:NEW-PASSWORD http://%[1]s/api/
-
+%[4]s
 Press Ctrl+C to stop.
-`, o.listen, o.hub, o.inbox)
+`, o.listen, o.hub, o.inbox, adminHint(o.admin))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -118,7 +119,7 @@ Press Ctrl+C to stop.
 // stand-in hub, mailing through the catcher without TLS.
 func caddyfile(o options, storage string) string {
 	return fmt.Sprintf(`{
-	admin off
+	admin %[6]s
 	persist_config off
 }
 
@@ -140,7 +141,16 @@ http://%[1]s {
 	metrics /metrics
 	reverse_proxy %[2]s
 }
-`, o.listen, o.hub, o.smtp, storage, host(o.listen))
+`, o.listen, o.hub, o.smtp, storage, host(o.listen), o.admin)
+}
+
+// adminHint tells where the module's admin calls are, when the admin
+// endpoint is on.
+func adminHint(addr string) string {
+	if addr == "off" {
+		return ""
+	}
+	return fmt.Sprintf("\nSee the outbox on Caddy's admin endpoint:\n\n  curl http://%s/password_reset/outbox\n", addr)
 }
 
 // host returns the host part of a host:port address.

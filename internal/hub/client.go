@@ -228,10 +228,13 @@ func (c *Client) Ping(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checking hub: %w", err)
 	}
-	if code != http.StatusOK {
-		return fmt.Errorf("checking hub: hub answered %d: %w", code, ErrUnavailable)
+	switch code {
+	case http.StatusOK:
+		return nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("checking hub: hub answered %d: %w: %w", code, ErrCredentials, ErrUnavailable)
 	}
-	return nil
+	return fmt.Errorf("checking hub: hub answered %d: %w", code, ErrUnavailable)
 }
 
 // User looks up the user called name. It returns ErrNotFound, without asking

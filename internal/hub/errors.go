@@ -6,7 +6,8 @@ import (
 )
 
 // The errors below are the conditions a caller branches on. Every error the
-// Client returns wraps exactly one of them; test with errors.Is.
+// Client returns wraps exactly one of ErrNotFound, ErrUnavailable and
+// ErrRejected; test with errors.Is.
 var (
 	// ErrNotFound means the hub has no usable user of that name: the name is
 	// not one the client will send, the hub answered a status other than 200
@@ -19,6 +20,11 @@ var (
 	// service credentials with 401 or 403, redirected, or sent an answer that
 	// could not be read. The caller should try again later.
 	ErrUnavailable = errors.New("hub unavailable")
+
+	// ErrCredentials means the hub refused the service credentials with 401
+	// or 403. Ping wraps it besides ErrUnavailable, so that a check can
+	// tell wrong credentials from a hub that is down.
+	ErrCredentials = errors.New("hub refused the service credentials")
 
 	// ErrRejected means the hub refused the new password with a 4xx other
 	// than 401, 403, 404 and 429, for example because it is too weak. The
