@@ -184,6 +184,8 @@ func (s *stack) load(extra string) {
 	if err := loadCaddyfile(s.caddyfile(extra)); err != nil {
 		s.t.Fatalf("loading Caddy: %v", err)
 	}
+	// the startup checks' calls to the hub must not mix with the test's
+	waitChecks(s.t)
 	// Caddy closes the old config's idle connections; a request already on
 	// its way over one would fail with EOF
 	s.client.CloseIdleConnections()

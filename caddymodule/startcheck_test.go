@@ -11,6 +11,21 @@ import (
 	"time"
 )
 
+// waitChecks waits until no startup check is running.
+func waitChecks(t *testing.T) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		checks.Lock()
+		defer checks.Unlock()
+		for _, st := range checks.m {
+			if st.running {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // logToFile makes the stack's Caddy log at INFO to a file, and returns it.
 func logToFile(s *stack) string {
 	file := filepath.Join(s.t.TempDir(), "caddy.log")
