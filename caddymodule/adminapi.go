@@ -132,7 +132,7 @@ func (a *adminAPI) outbox(w http.ResponseWriter, r *http.Request) error {
 	}
 	return a.each(w, r, func(o openStorage) (any, error) {
 		now := clock()
-		sum, jobs, err := o.sh.store.Outbox(now, list)
+		sum, jobs, err := o.sh.store.OutboxJobs(now, list)
 		if err != nil {
 			return nil, apiError(http.StatusInternalServerError, "reading the outbox failed", err)
 		}

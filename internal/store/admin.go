@@ -27,9 +27,9 @@ type OutboxSummary struct {
 	NextAt time.Time
 }
 
-// Outbox summarizes the outbox at now and returns up to list of its jobs,
-// earliest due first.
-func (b *Badger) Outbox(now time.Time, list int) (OutboxSummary, []Job, error) {
+// OutboxJobs summarizes the outbox at now and returns up to list of its
+// jobs, earliest due first.
+func (b *Badger) OutboxJobs(now time.Time, list int) (OutboxSummary, []Job, error) {
 	var sum OutboxSummary
 	var jobs []Job
 	err := b.db.View(func(txn *badger.Txn) error {

@@ -21,26 +21,26 @@ func enqueue(t *testing.T, s *store.Badger, jobs ...store.Job) {
 func TestOutboxSummary(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	sum, jobs, err := s.Outbox(t0, 10)
+	sum, jobs, err := s.OutboxJobs(t0, 10)
 	if err != nil || sum != (store.OutboxSummary{}) || len(jobs) != 0 {
-		t.Fatalf("Outbox() of an empty outbox = %+v, %v, %v, want zero", sum, jobs, err)
+		t.Fatalf("OutboxJobs() of an empty outbox = %+v, %v, %v, want zero", sum, jobs, err)
 	}
 	enqueue(t, s,
 		store.Job{ID: "late", User: "carol", RequestedAt: t0.Add(-time.Hour), NextAt: t0.Add(time.Minute)},
 		store.Job{ID: "due", User: "admin", RequestedAt: t0.Add(-time.Minute), NextAt: t0.Add(-time.Second)},
 		store.Job{ID: "now", User: "alice", Kind: store.KindChanged, RequestedAt: t0, NextAt: t0},
 	)
-	sum, jobs, err = s.Outbox(t0, 2)
+	sum, jobs, err = s.OutboxJobs(t0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := store.OutboxSummary{Depth: 3, Due: 2, Oldest: t0.Add(-time.Hour), NextAt: t0.Add(-time.Second)}
 	if !sum.Oldest.Equal(want.Oldest) || !sum.NextAt.Equal(want.NextAt) ||
 		sum.Depth != want.Depth || sum.Due != want.Due {
-		t.Errorf("Outbox(t0) = %+v, want %+v", sum, want)
+		t.Errorf("OutboxJobs(t0) = %+v, want %+v", sum, want)
 	}
 	if len(jobs) != 2 || jobs[0].ID != "due" || jobs[1].ID != "now" {
-		t.Errorf("Outbox(t0, 2) jobs = %+v, want due and now, earliest due first", jobs)
+		t.Errorf("OutboxJobs(t0, 2) jobs = %+v, want due and now, earliest due first", jobs)
 	}
 }
 
@@ -120,7 +120,7 @@ func TestEndUser(t *testing.T) {
 			t.Errorf("Ended(%q, %v) = %v, %v, want %v", tt.user, tt.at, ended, err, tt.want)
 		}
 	}
-	sum, jobs, err := s.Outbox(at, 10)
+	sum, jobs, err := s.OutboxJobs(at, 10)
 	if err != nil || sum.Depth != 2 || jobs[0].ID != "b" && jobs[1].ID != "b" {
 		t.Errorf("outbox after EndUser(admin) = %+v, want the notice and Admin's request", jobs)
 	}

@@ -1,12 +1,6 @@
 package store
 
-import (
-	"encoding/json"
-	"fmt"
-	"time"
-
-	"github.com/dgraph-io/badger/v4"
-)
+import "time"
 
 // OutboxStats describes the outbox at one moment.
 type OutboxStats struct {
@@ -21,27 +15,6 @@ type OutboxStats struct {
 // requested. It reads every job once, in one read-only transaction; the
 // outbox holds only the jobs not yet done, so it stays small.
 func (b *Badger) Outbox() (OutboxStats, error) {
-	var st OutboxStats
-	err := b.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(queuePrefix)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var job struct {
-				RequestedAt time.Time `json:"requested_at"`
-			}
-			err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &job) })
-			if err != nil {
-				return err
-			}
-			st.Jobs++
-			if st.Oldest.IsZero() || job.RequestedAt.Before(st.Oldest) {
-				st.Oldest = job.RequestedAt
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return OutboxStats{}, fmt.Errorf("reading outbox: %w", err)
-	}
-	return st, nil
+	sum, _, err := b.OutboxJobs(time.Time{}, 0)
+	return OutboxStats{Jobs: sum.Depth, Oldest: sum.Oldest}, err
 }

@@ -108,9 +108,9 @@ type Store interface {
 	// MailSent records a mail sent to user at now, for the budgets.
 	MailSent(user string, now time.Time, budgets []Budget) error
 
-	// Outbox summarizes the outbox at now and returns up to list of its
-	// jobs, earliest due first.
-	Outbox(now time.Time, list int) (OutboxSummary, []Job, error)
+	// OutboxJobs summarizes the outbox at now and returns up to list of
+	// its jobs, earliest due first.
+	OutboxJobs(now time.Time, list int) (OutboxSummary, []Job, error)
 	// MakeDue makes every job waiting past now due at now and returns how
 	// many it moved. It must not run while a job is being processed.
 	MakeDue(now time.Time) (int, error)
