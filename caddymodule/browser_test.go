@@ -323,6 +323,20 @@ func setPasswordWithScript(t *testing.T, s *stack, b *tab, url string) {
 			t.Errorf("hub calls = %v, want none that sets a password", calls)
 		}
 	})
+	t.Run("a password over 72 bytes", func(t *testing.T) {
+		b := b.in(t)
+		// 40 characters, 80 bytes: under the field's maxlength, over the hub's
+		long := strings.Repeat("Жж", 20)
+		b.typeIn("password", long)
+		b.typeIn("confirm", long)
+		b.do(chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("password-error")))
+		if msg := b.text("#password-error"); !strings.Contains(msg, "at most 72 bytes") {
+			t.Errorf("error under the password = %q, want the 72-byte rule", msg)
+		}
+		if calls := s.hubCalls()[setsBefore:]; strings.Contains(strings.Join(calls, " "), "POST") {
+			t.Errorf("hub calls = %v, want none that sets a password", calls)
+		}
+	})
 	t.Run("a password the hub refuses", func(t *testing.T) {
 		b := b.in(t)
 		// the hub's rules change after the page was shown: its answer decides

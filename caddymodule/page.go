@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,8 @@ type pageData struct {
 	LoginURL string
 	Asset    string
 	Lifetime string // how long a link works, in words
+	User     string // the account a link resets, or the name typed in the request form
+	Wait     string // how long to wait before asking again, in words
 }
 
 var pageTitles = map[string]string{
@@ -82,7 +85,8 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 			h.render(w, http.StatusNotFound, "invalid", "")
 			return
 		}
-		if _, err := h.shared.store.Check(token, clock()); err != nil {
+		user, err := h.shared.store.Check(token, clock())
+		if err != nil {
 			if h.rejectToken(r, err) == reasonTokenInUse {
 				h.render(w, http.StatusConflict, "busy", "")
 				return
@@ -96,7 +100,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request) {
 			h.renderPage(w, http.StatusOK, pageData{State: "confirm", Back: pagePrefix + seg})
 			return
 		}
-		h.renderForm(w, r, http.StatusOK, "", "")
+		h.renderForm(w, r, http.StatusOK, user, "", "")
 	case http.MethodPost:
 		if h.tooManyFailures(w, r) {
 			h.render(w, http.StatusTooManyRequests, "throttled", "")
@@ -131,16 +135,21 @@ func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusUnprocessableEntity, "request", "Enter your user name.")
 		return
 	}
-	switch err := h.request(w, r, r.PostForm.Get("username")); {
+	name := r.PostForm.Get("username")
+	// on an error the form comes back with the name as typed, to fix or resend
+	again := func(status int, msg string) {
+		h.renderPage(w, status, pageData{State: "request", Error: msg, User: name})
+	}
+	switch err := h.request(w, r, name); {
 	case err == nil:
 		h.render(w, http.StatusOK, "requested", "")
 	case errors.Is(err, errThrottled):
-		h.render(w, http.StatusTooManyRequests, "request",
-			"There were too many requests from your network. Please wait a few minutes.")
+		again(http.StatusTooManyRequests, "There were too many requests from your network. "+
+			"Please try again in "+waitInWords(w.Header().Get("Retry-After"))+".")
 	case errors.Is(err, errName):
-		h.render(w, http.StatusUnprocessableEntity, "request", "Enter your user name.")
+		again(http.StatusUnprocessableEntity, "Enter your user name.")
 	default:
-		h.render(w, http.StatusUnprocessableEntity, "request", textForgotFailed)
+		again(http.StatusUnprocessableEntity, textForgotFailed)
 	}
 }
 
@@ -171,20 +180,25 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	}
 	password := secret.String(r.PostForm.Get("password"))
 	const bad = http.StatusUnprocessableEntity
+	// the form again, for the account the link still resets
+	form := func(field, msg string) {
+		user, _ := h.shared.store.Check(token, clock())
+		h.renderForm(w, r, bad, user, field, msg)
+	}
 	switch {
 	case password.Empty():
 		h.reject(r, reasonUnusablePassword, "")
-		h.renderForm(w, r, bad, "password", "Enter a new password.")
+		form("password", "Enter a new password.")
 		return
 	case password.Reveal() != r.PostForm.Get("confirm"):
 		h.reject(r, reasonPasswordMismatch, "")
-		h.renderForm(w, r, bad, "confirm",
+		form("confirm",
 			"The two entries do not match. Type the same password in both fields.")
 		return
 	}
 	if msg := checkPassword(password); msg != "" {
 		h.reject(r, reasonUnusablePassword, "")
-		h.renderForm(w, r, bad, "password", msg)
+		form("password", msg)
 		return
 	}
 	switch h.redeem(r, token, password) {
@@ -193,7 +207,7 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	case refused:
 		// the rules may have changed since the form was shown
 		h.forgetPolicy()
-		h.renderForm(w, r, bad, "password",
+		form("password",
 			"Mission Portal refused this password: it does not meet the password policy. "+
 				"Choose a longer or more varied one.")
 	case hubDown:
@@ -205,16 +219,26 @@ func (h *Handler) pagePost(w http.ResponseWriter, r *http.Request, seg string) {
 	}
 }
 
-// renderForm writes the form to set a password, with the hub's password
-// policy when the hub tells it, and an error about one field.
+// renderForm writes the form to set the password of user, with the hub's
+// password policy when the hub tells it, and an error about one field.
 func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, status int,
-	field, msg string) {
+	user, field, msg string) {
 	h.renderPage(w, status, pageData{
 		State:  "form",
 		Error:  msg,
 		Field:  field,
 		Policy: h.policy(r.Context()),
+		User:   user,
 	})
+}
+
+// waitInWords turns a Retry-After in seconds into words, in whole minutes.
+func waitInWords(retryAfter string) string {
+	secs, err := strconv.Atoi(retryAfter)
+	if err != nil || secs <= 60 {
+		return "a minute"
+	}
+	return inWords(time.Duration((secs+59)/60) * time.Minute)
 }
 
 // render writes one state of the page, never echoing what was posted.

@@ -25,6 +25,12 @@ func TestPageSetsPassword(t *testing.T) {
 			t.Fatalf("GET page = %d, want 200 with the form:\n%s", resp.StatusCode, body)
 		}
 		checkPageHeaders(t, resp)
+		// the person sees whose password this is, and a password manager
+		// files the new password under that name
+		if !strings.Contains(body, `<strong class="account">admin</strong>`) ||
+			!strings.Contains(body, `name="username" value="admin" autocomplete="username"`) {
+			t.Errorf("the form does not name the account admin:\n%s", body)
+		}
 	}
 
 	steps := []struct {
@@ -42,7 +48,7 @@ func TestPageSetsPassword(t *testing.T) {
 		{"a good password", url.Values{"password": {"N3w-pass-word"},
 			"confirm": {"N3w-pass-word"}}, 200, "Password changed"},
 		{"the same link again", url.Values{"password": {"N3w-pass-word"},
-			"confirm": {"N3w-pass-word"}}, 422, "expired or was already used"},
+			"confirm": {"N3w-pass-word"}}, 422, "expired, was already used"},
 	}
 	for _, st := range steps {
 		resp, body := s.postForm(path, st.form)
@@ -144,5 +150,46 @@ func TestPageRequestsReset(t *testing.T) {
 	resp, body = s.postForm("/password-reset/", url.Values{"username": {"a/b"}})
 	if resp.StatusCode != 422 || !strings.Contains(body, "Enter your user name") {
 		t.Errorf("request(a/b) = %d, want 422 asking for the name", resp.StatusCode)
+	}
+	// the name comes back as typed, escaped, to be fixed
+	if !strings.Contains(body, `value="a/b"`) {
+		t.Errorf("request(a/b) page does not keep the name typed:\n%s", body)
+	}
+}
+
+// Over the per-address limit, the request form says when to try again, in
+// words that agree with Retry-After, and keeps the name typed.
+func TestPageRequestThrottled(t *testing.T) {
+	s := newStack(t)
+	s.load(`limits {
+		forgot_per_address 1 10m
+	}`)
+	var resp *http.Response
+	var body string
+	for range 2 {
+		resp, body = s.postForm("/password-reset/", url.Values{"username": {"<b>nobody"}})
+	}
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second request = %d, want 429", resp.StatusCode)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "600" {
+		t.Errorf("Retry-After = %q, want 600", ra)
+	}
+	if !strings.Contains(body, "Please try again in 10 minutes.") {
+		t.Errorf("the throttled form does not say 10 minutes:\n%s", body)
+	}
+	if !strings.Contains(body, `value="&lt;b&gt;nobody"`) {
+		t.Errorf("the throttled form does not keep the name, escaped:\n%s", body)
+	}
+}
+
+func TestWaitInWords(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "a minute", "x": "a minute", "1": "a minute", "60": "a minute",
+		"61": "2 minutes", "600": "10 minutes",
+	} {
+		if got := waitInWords(in); got != want {
+			t.Errorf("waitInWords(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -64,6 +64,12 @@
 
   // policyProblem returns what the password lacks, or ""
   function policyProblem(s) {
+    // the hub keeps 72 bytes of a password; letters beyond English take more
+    // than one byte each, so the field's maxlength alone does not tell
+    if (new TextEncoder().encode(s).length > 72) {
+      return "The password is too long: at most 72 bytes, which is fewer than 72 " +
+        "characters when it has letters outside English.";
+    }
     if (minLength > 1 && !rules.length(s)) {
       return "The password is too short: it needs at least " + minLength + " characters.";
     }
