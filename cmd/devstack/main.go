@@ -79,6 +79,13 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	// Caddy's own data (instance ID, locks) and its autosaved config stay in
+	// the stack's directory too, not in the user's home
+	for env, sub := range map[string]string{"XDG_DATA_HOME": "data", "XDG_CONFIG_HOME": "config"} {
+		if err := os.Setenv(env, filepath.Join(filepath.Dir(storage), sub)); err != nil {
+			return err
+		}
+	}
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile(o, storage)), nil)
 	if err != nil {
 		return fmt.Errorf("adapting the Caddyfile: %w", err)
