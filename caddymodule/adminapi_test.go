@@ -56,23 +56,16 @@ func adminStorages[T any](s *stack, admin, method, path string) []T {
 // waitAttempts waits until the outbox holds n jobs, each tried once.
 func (s *stack) waitAttempts(admin string, n int) {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		views := adminStorages[outboxView](s, admin, "GET", "/password_reset/outbox?jobs=true")
+	waitUntil(s.t, func() bool {
+		v := adminStorages[outboxView](s, admin, "GET", "/password_reset/outbox?jobs=true")[0]
 		tried := 0
-		for _, j := range views[0].Jobs {
+		for _, j := range v.Jobs {
 			if j.Attempts == 1 {
 				tried++
 			}
 		}
-		if tried == n && views[0].Depth == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("outbox = %+v after 15s, want %d jobs tried once", views[0], n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return tried == n && v.Depth == n
+	})
 }
 
 func TestAdminOutboxAndRevoke(t *testing.T) {
