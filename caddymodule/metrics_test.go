@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -274,4 +275,33 @@ func TestMetricsSurviveReloads(t *testing.T) {
 		}
 		last = got
 	}
+}
+
+// TestMetricsExpiryAndOutboxAge moves the module's clock: an expired token
+// presented is counted, and the outbox's age is that of its oldest request.
+func TestMetricsExpiryAndOutboxAge(t *testing.T) {
+	c := fakeClock(t, time.Now())
+	s := newWatchedStack(t, "")
+	before := s.scrape()
+	s.from("POST", "/api/auth/password/forgot/admin", "", 200)
+	_, token := tokenOf(t, s.waitMail(1)[0])
+	c.advance(2 * time.Hour) // past the stack's token_ttl
+	s.from("POST", "/api/auth/password/reset/"+token, resetBody(watchedGood), 422)
+
+	s.hub.SetDown(true)
+	s.from("POST", "/api/auth/password/forgot/carol", "", 200)
+	c.advance(10 * time.Minute)
+	after := s.scrape()
+	expired := metricPrefix + "tokens_total"
+	if got := value(after, expired, "event", "expired") -
+		value(before, expired, "event", "expired"); got != 1 {
+		t.Errorf("%s{expired} gained %v, want 1", expired, got)
+	}
+	if got := value(after, metricPrefix+"outbox_jobs"); got != 1 {
+		t.Errorf("outbox_jobs = %v while the hub is down, want 1", got)
+	}
+	if got := value(after, metricPrefix+"outbox_oldest_age_seconds"); got != 600 {
+		t.Errorf("outbox_oldest_age_seconds = %v, want 600", got)
+	}
+	s.hub.SetDown(false)
 }
