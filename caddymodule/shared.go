@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -70,6 +71,11 @@ func acquireShared(dir string, keys tokenKeys, logger *zap.Logger) (*shared, str
 	val, _, err := pool.LoadOrNew(abs, func() (caddy.Destructor, error) {
 		return openShared(abs, keys, logger)
 	})
+	if errors.Is(err, store.ErrLocked) {
+		// Badger's own words name a lock file, not the cause
+		return nil, "", fmt.Errorf("directory %s is in use by another Caddy; "+
+			"give each Caddy a storage directory of its own", abs)
+	}
 	if err != nil {
 		return nil, "", err
 	}
