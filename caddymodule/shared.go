@@ -208,8 +208,9 @@ func (s *shared) current() *worker.Deps {
 	return s.members[len(s.members)-1].deps
 }
 
-// Destruct stops the worker, letting the send in flight finish, and
-// closes the store. The pool calls it when the last handler lets go.
+// Destruct stops the worker, letting the send in flight finish (for up to
+// worker.StopGrace), and closes the store. The pool calls it when the last
+// handler lets go.
 func (s *shared) Destruct() error {
 	close(s.stopSweep)
 	s.swept.Wait()

@@ -53,6 +53,11 @@ type Options struct {
 	// TLSConfig, when set, makes the server offer STARTTLS; AUTH is then
 	// only offered after STARTTLS, as a real submission server would.
 	TLSConfig *tls.Config
+	// Stall, when set, is called with every message after its data was
+	// read and before it is accepted: the sender waits for the answer to
+	// DATA until Stall returns. Tests use it to hold a send in flight.
+	// Default: none.
+	Stall func(Message)
 }
 
 // Server is a running mail catcher. Its methods are safe for concurrent use.
@@ -265,7 +270,12 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	ss.srv.add(Message{From: ss.from, To: slices.Clone(ss.to), Data: data, Received: time.Now()})
+	m := Message{From: ss.from, To: slices.Clone(ss.to), Data: data}
+	if stall := ss.srv.opts.Stall; stall != nil {
+		stall(cloneMessage(m))
+	}
+	m.Received = time.Now()
+	ss.srv.add(m)
 	return nil
 }
 

@@ -257,3 +257,28 @@ func TestInbox(t *testing.T) {
 		})
 	}
 }
+
+// A stalled message is neither caught nor answered until Stall returns.
+func TestStallHoldsTheSender(t *testing.T) {
+	stalled, release := make(chan mailcatch.Message), make(chan struct{})
+	s := start(t, mailcatch.Options{Stall: func(m mailcatch.Message) {
+		stalled <- m
+		<-release
+	}})
+	sent := make(chan error, 1)
+	go func() { sent <- send(s, nil, []string{"alice@example.com"}, sample) }()
+	m := <-stalled
+	if !strings.Contains(string(m.Data), "Caf=C3=A9 is open") {
+		t.Errorf("stalled message lacks its body:\n%s", m.Data)
+	}
+	if n := len(s.Messages()); n != 0 {
+		t.Errorf("messages while stalled = %d, want 0", n)
+	}
+	close(release)
+	if err := <-sent; err != nil {
+		t.Fatalf("send = %v, want nil", err)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("messages after the stall = %d, want 1", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -266,6 +267,9 @@ func (m *Mailer) send(ctx context.Context, msg *gomail.Msg) error {
 		return err
 	}
 	defer release()
+	// go-mail heeds ctx only while dialing; closing the connection makes
+	// a cancelled send give up whatever exchange it waits in
+	defer context.AfterFunc(ctx, release)()
 	return client.DialAndSendWithContext(ctx, msg)
 }
 
@@ -349,13 +353,21 @@ func (m *Mailer) message(to, subject, text, html string) (*gomail.Msg, error) {
 // the greeting, STARTTLS or AUTH fails, and a worker that retries for hours
 // must not leak one per attempt.
 func (m *Mailer) client() (*gomail.Client, func(), error) {
-	var conn net.Conn
+	var (
+		mu   sync.Mutex
+		conn net.Conn
+	)
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		c, err := m.dial(ctx)
+		mu.Lock()
 		conn = c
+		mu.Unlock()
 		return c, err
 	}
+	// release may run twice, and from another goroutine than the dial
 	release := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		if conn != nil {
 			_ = conn.Close()
 		}

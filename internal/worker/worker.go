@@ -174,6 +174,13 @@ const batch = 32
 // earlier process (or a clock jump) is never left waiting long.
 const idleWake = 30 * time.Second
 
+// jobTimeout bounds one job: the hub look-up and the send together.
+const jobTimeout = 2 * time.Minute
+
+// StopGrace is how long Stop waits for the job in flight before it
+// cancels it.
+const StopGrace = 30 * time.Second
+
 // Worker processes the outbox. It is safe for concurrent use.
 type Worker struct {
 	store store.Store
@@ -186,6 +193,12 @@ type Worker struct {
 	done chan struct{}
 	once sync.Once
 
+	// jobs is the parent context of every job: Stop cancels it only once
+	// grace has passed, so a send in flight is not cut by the stop itself
+	jobs  context.Context
+	abort context.CancelFunc
+	grace time.Duration
+
 	// global caps the mails per minute; only the worker goroutine uses it
 	global  *rate.Limiter
 	globalN int
@@ -194,6 +207,7 @@ type Worker struct {
 // New returns a worker over st that takes its configuration from deps on
 // every job and reads the time from now. Call Start to run it.
 func New(st store.Store, deps func() *Deps, now func() time.Time) *Worker {
+	jobs, abort := context.WithCancel(context.Background())
 	return &Worker{
 		store: st,
 		deps:  deps,
@@ -202,6 +216,9 @@ func New(st store.Store, deps func() *Deps, now func() time.Time) *Worker {
 		asks:  make(chan retryAsk),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
+		jobs:  jobs,
+		abort: abort,
+		grace: StopGrace,
 	}
 }
 
@@ -217,11 +234,27 @@ func (w *Worker) Wake() {
 }
 
 // Stop asks the worker to stop and waits until the job in flight, if
-// any, has finished.
+// any, has finished: a mail being sent is sent, and leaves the outbox. A
+// job still running after StopGrace is cancelled and stays in the outbox,
+// to be tried again after the next start. A worker never started must not
+// be stopped.
 func (w *Worker) Stop() {
 	w.once.Do(func() { close(w.stop) })
+	defer w.abort()
+	grace := time.NewTimer(w.grace)
+	defer grace.Stop()
+	select {
+	case <-w.done:
+		return
+	case <-grace.C:
+	}
+	w.deps().Logger.Warn("cancelling the mail in flight to stop", zap.Duration("grace", w.grace))
+	w.abort()
 	<-w.done
 }
+
+// Stopping returns a channel that is closed once Stop was called.
+func (w *Worker) Stopping() <-chan struct{} { return w.stop }
 
 func (w *Worker) run() {
 	defer close(w.done)
@@ -279,7 +312,7 @@ func (w *Worker) process(job store.Job) {
 	d := w.deps()
 	log := d.Audit.With(zap.String("user", job.User), zap.String("client_ip", job.ClientIP),
 		zap.String("mail", kindOf(job)))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(w.jobs, jobTimeout)
 	defer cancel()
 
 	if job.Kind == store.KindChanged {
