@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"mime"
@@ -76,6 +77,8 @@ type stack struct {
 	globalExtra string
 	// admin is the admin endpoint's address; "" turns it off.
 	admin string
+	// bind is the site's bind address. Default: 127.0.0.1.
+	bind string
 
 	hubMu    sync.Mutex
 	hubPaths []string // method and escaped path of every call the hub got
@@ -148,7 +151,7 @@ func (s *stack) caddyfile(extra string) string {
 	%[9]s
 }
 http://:%[10]s {
-	bind 127.0.0.1
+	bind %[12]s
 	password_reset {
 		hub_url      %[2]s
 		hub_user     %[3]s
@@ -175,7 +178,7 @@ http://:%[10]s {
 	%[8]s
 }
 `, s.base, s.hubURL, svcUser, "{env."+hubPassEnv+"}", s.storage, s.smtp, extra, s.siteExtra, s.globalExtra,
-		s.base[strings.LastIndex(s.base, ":")+1:], admin)
+		s.base[strings.LastIndex(s.base, ":")+1:], admin, cmp.Or(s.bind, "127.0.0.1"))
 }
 
 // load (re)loads Caddy with the stack's Caddyfile.
@@ -316,19 +319,28 @@ var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/password-reset/([A-Za-z0-9_-
 // mailText returns the decoded text/plain part of a caught message.
 func mailText(t *testing.T, m mailcatch.Message) (string, *mail.Message) {
 	t.Helper()
+	text, msg, err := readMailText(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text, msg
+}
+
+// readMailText is mailText for goroutines other than the test's own.
+func readMailText(m mailcatch.Message) (string, *mail.Message, error) {
 	msg, err := mail.ReadMessage(strings.NewReader(string(m.Data)))
 	if err != nil {
-		t.Fatalf("parsing mail: %v", err)
+		return "", nil, fmt.Errorf("parsing mail: %w", err)
 	}
 	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
-		t.Fatalf("mail content type: %v", err)
+		return "", nil, fmt.Errorf("mail content type: %w", err)
 	}
 	mr := multipart.NewReader(msg.Body, params["boundary"])
 	for {
 		p, err := mr.NextPart()
 		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
+			return "", nil, fmt.Errorf("no text/plain part: %w", err)
 		}
 		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
 			var r io.Reader = p
@@ -336,7 +348,7 @@ func mailText(t *testing.T, m mailcatch.Message) (string, *mail.Message) {
 				r = quotedprintable.NewReader(p)
 			}
 			raw, _ := io.ReadAll(r)
-			return strings.ReplaceAll(string(raw), "\r\n", "\n"), msg
+			return strings.ReplaceAll(string(raw), "\r\n", "\n"), msg, nil
 		}
 	}
 }
