@@ -85,14 +85,18 @@ func (b *bench) start(name, limits, storage string) (*caddyProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := site{addr: addr, upstream: b.upstream}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := site{addr: addr, admin: admin, upstream: b.upstream}
 	if limits != "" {
 		if storage == "" {
 			storage = filepath.Join(dir, "storage")
 		}
 		s.module, s.hub, s.smtp, s.storage, s.limits = true, b.hubAddr, b.sink.addr(), storage, limits
 	}
-	return startCaddy(b.bin, dir, name, addr, s.caddyfile())
+	return startCaddy(b.bin, dir, name, addr, admin, s.caddyfile())
 }
 
 // pair runs a plain Caddy and one with the module, side by side.

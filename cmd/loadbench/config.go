@@ -11,6 +11,7 @@ import (
 // password_reset in front of it.
 type site struct {
 	addr     string // where Caddy listens
+	admin    string // where Caddy's admin endpoint listens
 	upstream string // where reverse_proxy sends requests
 	module   bool
 	hub      string // the stand-in hub's address
@@ -37,12 +38,13 @@ const defaultLimits = `
 			tracked_addresses    100000`
 
 // caddyfile returns the configuration of a site. Both kinds trust the
-// loopback network as a proxy, so that X-Forwarded-For names the client.
+// loopback network as a proxy, so that X-Forwarded-For names the client,
+// and both keep Caddy's admin endpoint on loopback, for its heap profile.
 func (s site) caddyfile() string {
 	host, _, _ := net.SplitHostPort(s.addr)
 	var b strings.Builder
 	fmt.Fprintf(&b, `{
-	admin off
+	admin %s
 	persist_config off
 	servers {
 		trusted_proxies static 127.0.0.1/8
@@ -51,7 +53,7 @@ func (s site) caddyfile() string {
 
 http://%s {
 	bind %s
-`, s.addr, host)
+`, s.admin, s.addr, host)
 	if s.module {
 		fmt.Fprintf(&b, `	password_reset {
 		hub_url      http://%s

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -130,16 +128,18 @@ func buildCaddy(dir string) (string, error) {
 
 // caddyProc is one Caddy under test, run as a child process.
 type caddyProc struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
-	done chan error
+	name  string
+	addr  string
+	admin string // Caddy's admin endpoint, for its heap profile
+	dir   string
+	cmd   *exec.Cmd
+	done  chan error
 }
 
 // startCaddy writes the Caddyfile into dir and runs the binary on it,
 // with its data and config directories in dir too, and waits until addr
-// answers.
-func startCaddy(bin, dir, name, addr, caddyfile string) (*caddyProc, error) {
+// answers. admin is where the Caddyfile has Caddy's admin endpoint listen.
+func startCaddy(bin, dir, name, addr, admin, caddyfile string) (*caddyProc, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -158,7 +158,8 @@ func startCaddy(bin, dir, name, addr, caddyfile string) (*caddyProc, error) {
 		logFile.Close()
 		return nil, err
 	}
-	p := &caddyProc{name: name, addr: addr, cmd: cmd, done: make(chan error, 1)}
+	p := &caddyProc{name: name, addr: addr, admin: admin, dir: dir, cmd: cmd,
+		done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logFile.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -187,35 +188,6 @@ func (p *caddyProc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// memory reads the process's resident memory and its peak, in bytes.
-func (p *caddyProc) memory() (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("reading %s: %w", k, err)
-		}
-		if k == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
-	}
-	if rss == 0 {
-		return 0, 0, errors.New("no VmRSS in /proc status")
-	}
-	return rss, hwm, sc.Err()
 }
 
 // freePort returns a loopback address nothing listens on right now.
