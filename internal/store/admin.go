@@ -226,8 +226,8 @@ func purgeTokens(txn *badger.Txn, now time.Time, room int) (int, bool, error) {
 	}
 	var expired []dead
 	err := eachValue(txn, tokenPrefix, func(key, val []byte) error {
-		var rec tokenRecord
-		if json.Unmarshal(val, &rec) != nil || !now.Before(rec.Expires) {
+		rec, err := decodeToken(val)
+		if err != nil || !now.Before(rec.Expires) {
 			expired = append(expired, dead{key[len(tokenPrefix):], rec.User})
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,12 +52,12 @@ func Open(opts Options) (*Badger, error) {
 	if err := checkOptions(bopts); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(bopts)
+	if err := flushLogs(bopts); err != nil {
+		return nil, err
+	}
+	db, err := openDB(bopts)
 	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("opening %s: %w", opts.Dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("opening badger in %s: %w", opts.Dir, err)
+		return nil, err
 	}
 	b := &Badger{db: db, dir: opts.Dir, stop: make(chan struct{})}
 	if err := b.SetKeys(opts.Key, opts.PreviousKeys); err != nil {
@@ -82,15 +83,57 @@ func (b *Badger) Close() error {
 	return b.db.Close()
 }
 
+func openDB(bopts badger.Options) (*badger.DB, error) {
+	db, err := badger.Open(bopts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("opening %s: %w", bopts.Dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening badger in %s: %w", bopts.Dir, err)
+	}
+	return db, nil
+}
+
+// replayMemTableSize is the largest memtable size the store was ever
+// opened with (earlier versions used 4 MiB).
+const replayMemTableSize = 4 << 20
+
+// flushLogs replays the memtable logs that a crash left in the directory
+// and flushes them into tables, with memtables of replayMemTableSize.
+// Badger replays a log into a memtable of the size it is opened with,
+// and ends the process when the log does not fit; a log written with
+// larger memtables than ours must not meet ours. A clean close leaves no
+// log, so this costs an extra open only after a crash.
+func flushLogs(bopts badger.Options) error {
+	logs, err := filepath.Glob(filepath.Join(bopts.Dir, "*.mem"))
+	if err != nil || len(logs) == 0 {
+		return err
+	}
+	db, err := openDB(bopts.WithMemTableSize(max(bopts.MemTableSize, replayMemTableSize)))
+	if err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("flushing memtable logs in %s: %w", bopts.Dir, err)
+	}
+	return nil
+}
+
 // badgerOptions keeps Badger small: its defaults take about 90 MB of heap
 // and preallocate gigabyte value-log files, far beyond what a few thousand
 // small records need. Every write is synced, because an accepted request
 // must survive a crash.
+//
+// Each memtable is an arena of 1.3 times its size on the Go heap, and up
+// to NumMemtables full ones wait for their flush beside the one being
+// written; its log is a mapped file of twice its size. 2 MiB memtables
+// keep that to a few MiB; the cost is more, smaller level-zero tables and
+// compactions, not more fsyncs per write.
 func badgerOptions(dir string, debugf func(string, ...any)) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{debugf: debugf}).
 		WithSyncWrites(true).
-		WithMemTableSize(4 << 20).
+		WithMemTableSize(2 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
@@ -119,6 +162,11 @@ func checkOptions(o badger.Options) error {
 		return fmt.Errorf("badger options: value log file size %d out of range", o.ValueLogFileSize)
 	case o.Compression != options.None && o.BlockCacheSize == 0:
 		return errors.New("badger options: compression needs a block cache")
+	case o.MemTableSize > replayMemTableSize:
+		// flushLogs could not replay the logs of such memtables after a
+		// crash once they were made smaller again
+		return fmt.Errorf("badger options: memtable size %d over %d; raise replayMemTableSize",
+			o.MemTableSize, replayMemTableSize)
 	case o.NumMemtables < 1 || o.NumLevelZeroTables < 1:
 		return errors.New("badger options: need at least one memtable and level-zero table")
 	}

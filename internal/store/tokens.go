@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/mpgate/password-reset/internal/secret"
 )
 
-// Key layout: "t/" + digest holds a tokenRecord; "u/" + username holds the
+// Key layout: "t/" + digest holds a tokenRecord (see encodeToken); "u/" + username holds the
 // digest of that user's live token; "e/" + username holds when the user's
 // requests were last ended, in Unix nanoseconds, big-endian.
 const (
@@ -66,10 +65,7 @@ func (b *Badger) Issue(user string, now time.Time, ttl time.Duration) (Issued, e
 	}
 	d := b.digest(token)
 	rec := tokenRecord{User: user, Expires: now.Add(ttl)}
-	val, err := json.Marshal(rec)
-	if err != nil {
-		return Issued{}, err
-	}
+	val := encodeToken(rec)
 	err = b.update(func(txn *badger.Txn) error {
 		if err := revokeUser(txn, user); err != nil {
 			return err
@@ -227,17 +223,16 @@ func getToken(txn *badger.Txn, d []byte) (tokenRecord, error) {
 	if err != nil {
 		return rec, err
 	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &rec) })
+	err = item.Value(func(v []byte) error {
+		rec, err = decodeToken(v)
+		return err
+	})
 	rec.purgeAt = item.ExpiresAt()
 	return rec, err
 }
 
 func putToken(txn *badger.Txn, d []byte, rec tokenRecord) error {
-	val, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	e := badger.NewEntry(tokenKey(d), val)
+	e := badger.NewEntry(tokenKey(d), encodeToken(rec))
 	e.ExpiresAt = rec.purgeAt
 	return txn.SetEntry(e)
 }
