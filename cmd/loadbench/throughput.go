@@ -142,7 +142,7 @@ func (b *bench) forgot(ctx context.Context) error {
 		all.elapsed = sum(rs)
 		log.Printf("forgot, %d connections: %.0f/s p99 %s", c, all.rps(), ms(all.p(0.99)))
 		lines = append(lines, latencyRow(fmt.Sprintf("%d connections", c), all))
-		if all.p(0.99) < 10*time.Millisecond && all.rps() > best.rps() {
+		if all.p(0.99) < 10*time.Millisecond && (bestConns == 0 || all.rps() > best.rps()) {
 			best, bestConns = all, c
 		}
 	}
