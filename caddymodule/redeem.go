@@ -48,12 +48,20 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 	err = h.hub.SetPassword(ctx, user, password.Reveal())
 	switch {
 	case err == nil:
-		if err := st.Consume(token, user, clock()); err != nil {
+		// the notice of the change is queued with the token's end, in one
+		// synced commit
+		notice, err := changedNotice(r, user)
+		if err == nil {
+			err = st.ConsumeAndEnqueue(token, user, clock(), notice)
+		}
+		if err != nil {
 			h.logger.Error("consuming token after a password change", zap.Error(err))
+		} else {
+			metrics.mailsQueued.WithLabelValues(worker.KindChanged).Inc()
+			h.shared.worker.Wake()
 		}
 		metrics.tokens.WithLabelValues(tokenRedeemed).Inc()
 		h.success(r, outcomeRedeemed, user)
-		h.notifyChanged(r, user)
 		return redeemed
 	case errors.Is(err, hub.ErrRejected):
 		if err := st.Release(token, true, h.Limits.FailuresPerToken); err != nil {
@@ -92,19 +100,14 @@ func (h *Handler) cancel(r *http.Request, token secret.String) bool {
 	return true
 }
 
-// notifyChanged queues the notice that the user's password was changed, so
-// that a reset the user did not make does not go unseen.
-func (h *Handler) notifyChanged(r *http.Request, user string) {
+// changedNotice is the job of the notice that the user's password was
+// changed, so that a reset the user did not make does not go unseen.
+func changedNotice(r *http.Request, user string) (store.Job, error) {
 	id, err := store.NewJobID()
-	if err == nil {
-		now := clock()
-		err = h.shared.store.Enqueue(store.Job{ID: id, Kind: store.KindChanged, User: user,
-			RequestedAt: now, ClientIP: clientIP(r), NextAt: now})
-	}
 	if err != nil {
-		h.logger.Error("queueing the notice of a changed password", zap.Error(err))
-		return
+		return store.Job{}, err
 	}
-	metrics.mailsQueued.WithLabelValues(worker.KindChanged).Inc()
-	h.shared.worker.Wake()
+	now := clock()
+	return store.Job{ID: id, Kind: store.KindChanged, User: user,
+		RequestedAt: now, ClientIP: clientIP(r), NextAt: now}, nil
 }

@@ -276,3 +276,32 @@ func TestSecondOpenIsLocked(t *testing.T) {
 		t.Errorf("second Open() = %v, want ErrLocked", err)
 	}
 }
+
+// The notice of a change is recorded with the token's end, or not at all.
+func TestConsumeAndEnqueue(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	iss, err := s.Issue("alice", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	notice := store.Job{ID: "notice", Kind: store.KindChanged, User: "alice", NextAt: t0}
+	if err := s.ConsumeAndEnqueue(iss.Token, "alice", t0, notice); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInvalidToken) {
+		t.Errorf("Check(used token) = %v, want ErrInvalidToken", err)
+	}
+	jobs, err := s.Due(t0, 10)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != "notice" || jobs[0].Kind != store.KindChanged {
+		t.Errorf("outbox after a restart = %+v, %v; want the notice alone", jobs, err)
+	}
+}

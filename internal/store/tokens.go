@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -150,6 +151,26 @@ func (b *Badger) Release(token secret.String, failed bool, maxFailures int) erro
 
 // Consume implements Store.
 func (b *Badger) Consume(token secret.String, user string, now time.Time) error {
+	return b.consume(token, user, now, nil)
+}
+
+// ConsumeAndEnqueue consumes the token as Consume does and records job in
+// the same transaction: one synced commit instead of two, and the job
+// exists exactly when the token's use does.
+func (b *Badger) ConsumeAndEnqueue(token secret.String, user string, now time.Time, job Job) error {
+	val, err := json.Marshal(job)
+	if err != nil {
+		return err
+	}
+	return b.consume(token, user, now, func(txn *badger.Txn) error {
+		return txn.Set(queueKey(job), val)
+	})
+}
+
+// consume ends the user's tokens and requests, then runs also, if any, in
+// the same transaction.
+func (b *Badger) consume(token secret.String, user string, now time.Time,
+	also func(*badger.Txn) error) error {
 	return b.update(func(txn *badger.Txn) error {
 		d, _, err := b.find(txn, token)
 		if err != nil && !errors.Is(err, ErrInvalidToken) {
@@ -157,6 +178,11 @@ func (b *Badger) Consume(token secret.String, user string, now time.Time) error 
 		}
 		if err := endUser(txn, user, now); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(txn); err != nil {
+				return err
+			}
 		}
 		if d == nil {
 			return nil // gone already, with the rest of the user's tokens
