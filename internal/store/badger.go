@@ -33,12 +33,13 @@ type Options struct {
 
 // Badger is the Store kept in an embedded Badger database.
 type Badger struct {
-	db    *badger.DB
-	dir   string
-	keys  atomic.Pointer[keyring]
-	group *group
-	stop  chan struct{}
-	done  sync.WaitGroup
+	db     *badger.DB
+	dir    string
+	keys   atomic.Pointer[keyring]
+	group  *group
+	leases *leases
+	stop   chan struct{}
+	done   sync.WaitGroup
 }
 
 var _ Store = (*Badger)(nil)
@@ -65,6 +66,7 @@ func Open(opts Options) (*Badger, error) {
 		return nil, err
 	}
 	b.group = startGroup(db)
+	b.leases = newLeases()
 	interval := opts.GCInterval
 	if interval <= 0 {
 		interval = 10 * time.Minute

@@ -89,6 +89,7 @@ type Store interface {
 	Check(token secret.String, now time.Time) (user string, err error)
 	// Reserve marks a live token as in use until now+lease and returns its
 	// user. Of concurrent reservations of one token at most one succeeds.
+	// The mark lives in memory: a restart frees the token.
 	Reserve(token secret.String, now time.Time, lease time.Duration) (user string, err error)
 	// Release makes a reserved token usable again. A failed submission
 	// (failed) is counted, and at maxFailures of them the token is burned.

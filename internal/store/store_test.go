@@ -305,3 +305,31 @@ func TestConsumeAndEnqueue(t *testing.T) {
 		t.Errorf("outbox after a restart = %+v, %v; want the notice alone", jobs, err)
 	}
 }
+
+// A reservation keeps redemptions in this process apart and is not
+// written: after a restart the token is usable again at once.
+func TestReservationLivesInMemory(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	iss, err := s.Issue("admin", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInUse) {
+		t.Errorf("Check(reserved) = %v, want ErrInUse", err)
+	}
+	if _, err := s.Invalidate(iss.Token, t0); !errors.Is(err, store.ErrInUse) {
+		t.Errorf("Invalidate(reserved) = %v, want ErrInUse", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if user, err := s.Reserve(iss.Token, t0, time.Minute); err != nil || user != "admin" {
+		t.Errorf("Reserve() after a restart = %q, %v, want admin, nil", user, err)
+	}
+}

@@ -99,6 +99,14 @@ func (b *Badger) Revoke(token secret.String) error {
 
 // Check implements Store.
 func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
+	if b.leases.held(token, now) {
+		return "", ErrInUse
+	}
+	return b.check(token, now)
+}
+
+// check reads the user of a live token, whatever its lease.
+func (b *Badger) check(token secret.String, now time.Time) (string, error) {
 	var user string
 	err := b.db.View(func(txn *badger.Txn) error {
 		_, rec, err := b.liveToken(txn, token, now)
@@ -108,27 +116,27 @@ func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
 	return user, err
 }
 
-// Reserve implements Store.
+// Reserve implements Store. The lease is held in memory (see leases).
 func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration) (string, error) {
-	var user string
-	err := b.db.Update(func(txn *badger.Txn) error {
-		d, rec, err := b.liveToken(txn, token, now)
-		if err != nil {
-			return err
-		}
-		rec.Reserved = now.Add(lease)
-		user = rec.User
-		return putToken(txn, d, rec)
-	})
-	if errors.Is(err, badger.ErrConflict) {
+	if !b.leases.take(token, now, lease) {
 		// another redemption of this very token got there first
 		return "", ErrInUse
 	}
-	return user, err
+	user, err := b.check(token, now)
+	if err != nil {
+		b.leases.drop(token)
+		return "", err
+	}
+	return user, nil
 }
 
-// Release implements Store.
+// Release implements Store. Only a failed submission is written: it counts
+// towards burning the token.
 func (b *Badger) Release(token secret.String, failed bool, maxFailures int) error {
+	defer b.leases.drop(token)
+	if !failed {
+		return nil
+	}
 	return b.update(func(txn *badger.Txn) error {
 		d, rec, err := b.find(txn, token)
 		if errors.Is(err, ErrInvalidToken) {
@@ -138,9 +146,6 @@ func (b *Badger) Release(token secret.String, failed bool, maxFailures int) erro
 			return err
 		}
 		rec.Reserved = time.Time{}
-		if !failed {
-			return putToken(txn, d, rec)
-		}
 		rec.Failures++
 		if maxFailures > 0 && rec.Failures >= maxFailures {
 			return deleteToken(txn, d, rec.User)
@@ -171,6 +176,7 @@ func (b *Badger) ConsumeAndEnqueue(token secret.String, user string, now time.Ti
 // the same transaction.
 func (b *Badger) consume(token secret.String, user string, now time.Time,
 	also func(*badger.Txn) error) error {
+	defer b.leases.drop(token)
 	return b.update(func(txn *badger.Txn) error {
 		d, _, err := b.find(txn, token)
 		if err != nil && !errors.Is(err, ErrInvalidToken) {
@@ -193,6 +199,11 @@ func (b *Badger) consume(token secret.String, user string, now time.Time,
 
 // Invalidate implements Store.
 func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) {
+	// a redemption in flight keeps the token; so does a second invalidation
+	if !b.leases.take(token, now, time.Minute) {
+		return "", ErrInUse
+	}
+	defer b.leases.drop(token)
 	var user string
 	err := b.db.Update(func(txn *badger.Txn) error {
 		d, rec, err := b.liveToken(txn, token, now)
