@@ -91,7 +91,6 @@ type Handler struct {
 	audit  *zap.Logger
 	deps   *worker.Deps
 	hub    *hub.Client
-	lease  time.Duration
 	keys   tokenKeys
 
 	// set by start, before ready is closed, and never changed after
@@ -179,7 +178,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	base, _ := url.Parse(h.PublicURL) // checked above
 	base.Path = trimSlash(base.Path)
 	h.hub = hc
-	h.lease = 2 * time.Minute
 	h.deps = &worker.Deps{
 		Hub:   hc,
 		Mail:  mail,

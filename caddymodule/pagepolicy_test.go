@@ -68,7 +68,7 @@ func TestPageTokenInUse(t *testing.T) {
 	link, token := tokenOf(t, s.forgot("admin", 1))
 	path := strings.TrimPrefix(link, s.base)
 	tok, _ := parseToken(token)
-	if _, err := sharedOf(t, s.storage).store.Reserve(tok, clock(), time.Minute); err != nil {
+	if _, err := sharedOf(t, s.storage).store.Reserve(tok, clock()); err != nil {
 		t.Fatalf("Reserve() = %v", err)
 	}
 	resp, body := s.do("GET", path, "")

@@ -33,13 +33,17 @@ const hubCallTimeout = 30 * time.Second
 // user's) or release it for another try.
 func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome {
 	st := h.shared.store
-	user, err := st.Reserve(token, clock(), h.lease)
+	res, err := st.Reserve(token, clock())
 	if err != nil {
 		if h.rejectToken(r, err) == reasonTokenInUse {
 			return inUse
 		}
 		return invalidToken
 	}
+	user := res.User
+	// the reservation holds every token of the user until it is let go:
+	// on every path below, and here should one of them panic
+	defer func() { _ = st.Release(res, false, 0) }() // a no-op once let go
 
 	// finish the change even if the client goes away: the hub's answer
 	// decides what happens to the token
@@ -52,7 +56,10 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		// synced commit
 		notice, err := changedNotice(r, user)
 		if err == nil {
-			err = st.ConsumeAndEnqueue(token, user, clock(), notice)
+			err = st.ConsumeAndEnqueue(res, clock(), notice)
+		} else {
+			// without a notice the token must still end
+			err = errors.Join(err, st.Consume(res, clock()))
 		}
 		if err != nil {
 			h.logger.Error("consuming token after a password change", zap.Error(err))
@@ -64,7 +71,7 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		h.success(r, outcomeRedeemed, user)
 		return redeemed
 	case errors.Is(err, hub.ErrRejected):
-		if err := st.Release(token, true, h.Limits.FailuresPerToken); err != nil {
+		if err := st.Release(res, true, h.Limits.FailuresPerToken); err != nil {
 			h.logger.Error("releasing token", zap.Error(err))
 		}
 		h.limits.failures.Spend(addressKey(r), clock())
@@ -72,13 +79,13 @@ func (h *Handler) redeem(r *http.Request, token, password secret.String) outcome
 		return refused
 	case errors.Is(err, hub.ErrNotFound):
 		// the account is gone or no longer internal: nothing to reset
-		if err := st.Consume(token, user, clock()); err != nil {
+		if err := st.Consume(res, clock()); err != nil {
 			h.logger.Error("consuming token of a missing user", zap.Error(err))
 		}
 		h.reject(r, reasonUserGone, user)
 		return invalidToken
 	default:
-		if err := st.Release(token, false, 0); err != nil {
+		if err := st.Release(res, false, 0); err != nil {
 			h.logger.Error("releasing token", zap.Error(err))
 		}
 		h.logger.Warn("hub unavailable for a password change", zap.Error(err))

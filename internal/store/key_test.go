@@ -41,16 +41,17 @@ func TestRotateKeys(t *testing.T) {
 	if user, err := s.Check(checked.Token, t0); err != nil || user != "admin" {
 		t.Errorf("Check(old token) after rotation = %q, %v, want admin, nil", user, err)
 	}
-	if _, err := s.Reserve(reserved.Token, t0, time.Minute); err != nil {
+	res, err := s.Reserve(reserved.Token, t0)
+	if err != nil {
 		t.Fatalf("Reserve(old token) after rotation = %v", err)
 	}
-	if err := s.Release(reserved.Token, true, 5); err != nil {
+	if err := s.Release(res, true, 5); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reserve(reserved.Token, t0, time.Minute); err != nil {
+	if res, err = s.Reserve(reserved.Token, t0); err != nil {
 		t.Fatalf("Reserve(old token) after Release = %v, want it usable again", err)
 	}
-	if err := s.Consume(reserved.Token, "alice", t0); err != nil {
+	if err := s.Consume(res, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Check(reserved.Token, t0); !errors.Is(err, store.ErrInvalidToken) {

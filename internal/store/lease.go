@@ -1,61 +1,83 @@
 package store
 
 import (
-	"crypto/rand"
 	"sync"
-	"time"
 
 	"github.com/mpgate/password-reset/internal/secret"
 )
 
-// leases hold the tokens that redemptions are using, in memory. A lease
-// only keeps two redemptions of one token in this process apart, and one
-// process holds the store at a time, so it needs no disk: writing it costs
-// a synced commit on every reset, and after a crash the token would simply
-// be usable again, as it is once a lease runs out. Tokens are kept under a
-// keyed digest whose key lives and dies with the process.
+// Reservation is a token held by one redemption, from Reserve until Release
+// or Consume lets go of it. Letting go twice, or with a Reservation that
+// never held the token, changes nothing.
+type Reservation struct {
+	// User is the token's user.
+	User string
+
+	token secret.String
+	id    uint64 // tells this holder from a later one of the same user
+}
+
+// leases hold the users whose tokens redemptions are using, in memory. A
+// lease only keeps the redemptions of one user in this process apart, and
+// one process holds the store at a time, so it needs no disk: writing it
+// costs a synced commit on every reset, and after a crash it is gone with
+// the redemption that held it.
+//
+// A lease is held by the user, not the token, so that a newer link of the
+// same user cannot set the password (or cancel the request) while an older
+// one is setting it. It lasts until its holder lets go, whatever the clock
+// says: a lease that ran out under a redemption still waiting for the hub
+// would let a second redemption set the password, or a cancellation report
+// success for a request that then changes it. Holders let go on every path;
+// the hub call they wait on has a timeout. So the map holds only the
+// redemptions in flight.
 type leases struct {
-	key []byte
-	mu  sync.Mutex
-	end map[string]time.Time
+	mu   sync.Mutex
+	last uint64
+	held map[string]uint64 // user → the id of the reservation holding it
 }
 
-func newLeases() *leases {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key) // never fails on supported platforms
-	return &leases{key: key, end: map[string]time.Time{}}
-}
+func newLeases() *leases { return &leases{held: map[string]uint64{}} }
 
-// take leases token until now+d; it reports false when another holds it.
-// It also forgets leases that ran out, so the map holds only live ones.
-func (l *leases) take(token secret.String, now time.Time, d time.Duration) bool {
-	k := string(digestWith(l.key, token))
+// take leases user; ok is false when another holds it.
+func (l *leases) take(user string) (id uint64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Before(l.end[k]) {
-		return false
+	if _, busy := l.held[user]; busy {
+		return 0, false
 	}
-	for other, end := range l.end {
-		if !now.Before(end) {
-			delete(l.end, other)
-		}
-	}
-	l.end[k] = now.Add(d)
-	return true
+	l.last++
+	l.held[user] = l.last
+	return l.last, true
 }
 
-// held reports whether a redemption holds token at now.
-func (l *leases) held(token secret.String, now time.Time) bool {
-	k := string(digestWith(l.key, token))
+// busy reports whether a redemption holds user.
+func (l *leases) busy(user string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return now.Before(l.end[k])
+	_, ok := l.held[user]
+	return ok
 }
 
-// drop ends token's lease.
-func (l *leases) drop(token secret.String) {
-	k := string(digestWith(l.key, token))
+// holds reports whether the reservation id still holds user.
+func (l *leases) holds(user string, id uint64) bool {
 	l.mu.Lock()
-	delete(l.end, k)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	return id != 0 && l.held[user] == id
+}
+
+// drop ends the lease of user when id holds it.
+func (l *leases) drop(user string, id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id != 0 && l.held[user] == id {
+		delete(l.held, user)
+	}
+}
+
+// count returns how many leases are held.
+func (l *leases) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.held)
 }

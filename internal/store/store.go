@@ -87,16 +87,20 @@ type Store interface {
 	Revoke(token secret.String) error
 	// Check returns the user of a live token without changing anything.
 	Check(token secret.String, now time.Time) (user string, err error)
-	// Reserve marks a live token as in use until now+lease and returns its
-	// user. Of concurrent reservations of one token at most one succeeds.
-	// The mark lives in memory: a restart frees the token.
-	Reserve(token secret.String, now time.Time, lease time.Duration) (user string, err error)
-	// Release makes a reserved token usable again. A failed submission
-	// (failed) is counted, and at maxFailures of them the token is burned.
-	Release(token secret.String, failed bool, maxFailures int) error
-	// Consume removes every token of the user of a reserved token and
-	// ends the user's requests made up to now.
-	Consume(token secret.String, user string, now time.Time) error
+	// Reserve holds a live token for one redemption and returns the
+	// reservation, which names the token's user. Of concurrent
+	// reservations of one user's tokens at most one succeeds; the others,
+	// and Check and Invalidate of those tokens, get ErrInUse until the
+	// holder lets go. The hold lives in memory: a restart frees the token.
+	Reserve(token secret.String, now time.Time) (Reservation, error)
+	// Release lets go of a reservation and makes the token usable again.
+	// A failed submission (failed) is counted, and at maxFailures of them
+	// the token is burned. A reservation let go already changes nothing.
+	Release(r Reservation, failed bool, maxFailures int) error
+	// Consume removes every token of the reservation's user, ends the
+	// user's requests made up to now and lets go of the reservation. A
+	// reservation let go already gets ErrInvalidToken.
+	Consume(r Reservation, now time.Time) error
 	// Invalidate removes every token of the user of a live token, ends the
 	// user's requests made up to now, and returns that user.
 	Invalidate(token secret.String, now time.Time) (user string, err error)

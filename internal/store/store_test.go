@@ -77,23 +77,21 @@ func TestReserveReleaseConsume(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	iss, _ := s.Issue("admin", t0, time.Hour)
-	if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+	res, err := s.Reserve(iss.Token, t0)
+	if err != nil {
 		t.Fatalf("Reserve() = %v", err)
 	}
-	if _, err := s.Reserve(iss.Token, t0, time.Minute); !errors.Is(err, store.ErrInvalidToken) {
+	if _, err := s.Reserve(iss.Token, t0); !errors.Is(err, store.ErrInvalidToken) {
 		t.Errorf("second Reserve() = %v, want ErrInvalidToken while reserved", err)
 	}
-	if _, err := s.Reserve(iss.Token, t0.Add(time.Minute), time.Minute); err != nil {
-		t.Errorf("Reserve() after the lease = %v, want nil", err)
-	}
-	if err := s.Release(iss.Token, true, 5); err != nil {
+	if err := s.Release(res, true, 5); err != nil {
 		t.Fatal(err)
 	}
-	user, err := s.Reserve(iss.Token, t0, time.Minute)
-	if err != nil || user != "admin" {
-		t.Fatalf("Reserve() after Release = %q, %v, want admin, nil", user, err)
+	res, err = s.Reserve(iss.Token, t0)
+	if err != nil || res.User != "admin" {
+		t.Fatalf("Reserve() after Release = %q, %v, want admin, nil", res.User, err)
 	}
-	if err := s.Consume(iss.Token, user, t0); err != nil {
+	if err := s.Consume(res, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInvalidToken) {
@@ -106,10 +104,11 @@ func TestReleaseBurnsAfterMaxFailures(t *testing.T) {
 	defer s.Close()
 	iss, _ := s.Issue("admin", t0, time.Hour)
 	for i := range 3 {
-		if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+		res, err := s.Reserve(iss.Token, t0)
+		if err != nil {
 			t.Fatalf("Reserve() #%d = %v", i+1, err)
 		}
-		_ = s.Release(iss.Token, true, 3)
+		_ = s.Release(res, true, 3)
 	}
 	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInvalidToken) {
 		t.Errorf("Check() after 3 failures = %v, want ErrInvalidToken", err)
@@ -127,7 +126,7 @@ func TestConcurrentReserveOnlyOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.Reserve(iss.Token, t0, time.Minute); err == nil {
+			if _, err := s.Reserve(iss.Token, t0); err == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -172,8 +171,8 @@ func TestEndedBy(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss, _ = s.Issue("alice", t0, time.Hour)
-	_, _ = s.Reserve(iss.Token, t0, time.Minute)
-	if err := s.Consume(iss.Token, "alice", t0.Add(time.Minute)); err != nil {
+	res, _ := s.Reserve(iss.Token, t0)
+	if err := s.Consume(res, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	for _, user := range []string{"admin", "alice"} {
@@ -194,8 +193,8 @@ func TestStatePersistsAndHoldsNoPlaintext(t *testing.T) {
 	s := open(t, dir)
 	iss, _ := s.Issue("admin", t0, time.Hour)
 	used, _ := s.Issue("alice", t0, time.Hour)
-	_, _ = s.Reserve(used.Token, t0, time.Minute)
-	_ = s.Consume(used.Token, "alice", t0)
+	res, _ := s.Reserve(used.Token, t0)
+	_ = s.Consume(res, t0)
 	job := store.Job{ID: "j1", User: "admin", RequestedAt: t0, NextAt: t0}
 	if err := s.Enqueue(job); err != nil {
 		t.Fatal(err)
@@ -285,11 +284,12 @@ func TestConsumeAndEnqueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+	res, err := s.Reserve(iss.Token, t0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	notice := store.Job{ID: "notice", Kind: store.KindChanged, User: "alice", NextAt: t0}
-	if err := s.ConsumeAndEnqueue(iss.Token, "alice", t0, notice); err != nil {
+	if err := s.ConsumeAndEnqueue(res, t0, notice); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -315,7 +315,7 @@ func TestReservationLivesInMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reserve(iss.Token, t0, time.Minute); err != nil {
+	if _, err := s.Reserve(iss.Token, t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Check(iss.Token, t0); !errors.Is(err, store.ErrInUse) {
@@ -329,7 +329,7 @@ func TestReservationLivesInMemory(t *testing.T) {
 	}
 	s = open(t, dir)
 	defer s.Close()
-	if user, err := s.Reserve(iss.Token, t0, time.Minute); err != nil || user != "admin" {
-		t.Errorf("Reserve() after a restart = %q, %v, want admin, nil", user, err)
+	if res, err := s.Reserve(iss.Token, t0); err != nil || res.User != "admin" {
+		t.Errorf("Reserve() after a restart = %q, %v, want admin, nil", res.User, err)
 	}
 }

@@ -99,10 +99,11 @@ func (b *Badger) Revoke(token secret.String) error {
 
 // Check implements Store.
 func (b *Badger) Check(token secret.String, now time.Time) (string, error) {
-	if b.leases.held(token, now) {
+	user, err := b.check(token, now)
+	if err == nil && b.leases.busy(user) {
 		return "", ErrInUse
 	}
-	return b.check(token, now)
+	return user, err
 }
 
 // check reads the user of a live token, whatever its lease.
@@ -117,28 +118,36 @@ func (b *Badger) check(token secret.String, now time.Time) (string, error) {
 }
 
 // Reserve implements Store. The lease is held in memory (see leases).
-func (b *Badger) Reserve(token secret.String, now time.Time, lease time.Duration) (string, error) {
-	if !b.leases.take(token, now, lease) {
-		// another redemption of this very token got there first
-		return "", ErrInUse
-	}
+func (b *Badger) Reserve(token secret.String, now time.Time) (Reservation, error) {
 	user, err := b.check(token, now)
 	if err != nil {
-		b.leases.drop(token)
-		return "", err
+		return Reservation{}, err
 	}
-	return user, nil
+	id, ok := b.leases.take(user)
+	if !ok {
+		// another redemption of this user's tokens got there first
+		return Reservation{}, ErrInUse
+	}
+	// the holder before may have used the token up between the two reads
+	if _, err := b.check(token, now); err != nil {
+		b.leases.drop(user, id)
+		return Reservation{}, err
+	}
+	return Reservation{User: user, token: token, id: id}, nil
 }
 
 // Release implements Store. Only a failed submission is written: it counts
 // towards burning the token.
-func (b *Badger) Release(token secret.String, failed bool, maxFailures int) error {
-	defer b.leases.drop(token)
+func (b *Badger) Release(r Reservation, failed bool, maxFailures int) error {
+	if !b.leases.holds(r.User, r.id) {
+		return nil // let go already, or never held
+	}
+	defer b.leases.drop(r.User, r.id)
 	if !failed {
 		return nil
 	}
 	return b.update(func(txn *badger.Txn) error {
-		d, rec, err := b.find(txn, token)
+		d, rec, err := b.find(txn, r.token)
 		if errors.Is(err, ErrInvalidToken) {
 			return nil
 		}
@@ -155,34 +164,36 @@ func (b *Badger) Release(token secret.String, failed bool, maxFailures int) erro
 }
 
 // Consume implements Store.
-func (b *Badger) Consume(token secret.String, user string, now time.Time) error {
-	return b.consume(token, user, now, nil)
+func (b *Badger) Consume(r Reservation, now time.Time) error {
+	return b.consume(r, now, nil)
 }
 
 // ConsumeAndEnqueue consumes the token as Consume does and records job in
 // the same transaction: one synced commit instead of two, and the job
 // exists exactly when the token's use does.
-func (b *Badger) ConsumeAndEnqueue(token secret.String, user string, now time.Time, job Job) error {
+func (b *Badger) ConsumeAndEnqueue(r Reservation, now time.Time, job Job) error {
 	val, err := json.Marshal(job)
 	if err != nil {
 		return err
 	}
-	return b.consume(token, user, now, func(txn *badger.Txn) error {
+	return b.consume(r, now, func(txn *badger.Txn) error {
 		return txn.Set(queueKey(job), val)
 	})
 }
 
 // consume ends the user's tokens and requests, then runs also, if any, in
 // the same transaction.
-func (b *Badger) consume(token secret.String, user string, now time.Time,
-	also func(*badger.Txn) error) error {
-	defer b.leases.drop(token)
+func (b *Badger) consume(r Reservation, now time.Time, also func(*badger.Txn) error) error {
+	if !b.leases.holds(r.User, r.id) {
+		return ErrInvalidToken
+	}
+	defer b.leases.drop(r.User, r.id)
 	return b.update(func(txn *badger.Txn) error {
-		d, _, err := b.find(txn, token)
+		d, _, err := b.find(txn, r.token)
 		if err != nil && !errors.Is(err, ErrInvalidToken) {
 			return err
 		}
-		if err := endUser(txn, user, now); err != nil {
+		if err := endUser(txn, r.User, now); err != nil {
 			return err
 		}
 		if also != nil {
@@ -199,18 +210,22 @@ func (b *Badger) consume(token secret.String, user string, now time.Time,
 
 // Invalidate implements Store.
 func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) {
-	// a redemption in flight keeps the token; so does a second invalidation
-	if !b.leases.take(token, now, time.Minute) {
+	user, err := b.check(token, now)
+	if err != nil {
+		return "", err
+	}
+	// a redemption in flight keeps the user's tokens; so does a second
+	// invalidation
+	id, ok := b.leases.take(user)
+	if !ok {
 		return "", ErrInUse
 	}
-	defer b.leases.drop(token)
-	var user string
-	err := b.db.Update(func(txn *badger.Txn) error {
-		d, rec, err := b.liveToken(txn, token, now)
+	defer b.leases.drop(user, id)
+	err = b.db.Update(func(txn *badger.Txn) error {
+		d, _, err := b.liveToken(txn, token, now)
 		if err != nil {
 			return err
 		}
-		user = rec.User
 		if err := endUser(txn, user, now); err != nil {
 			return err
 		}
@@ -219,7 +234,10 @@ func (b *Badger) Invalidate(token secret.String, now time.Time) (string, error) 
 	if errors.Is(err, badger.ErrConflict) {
 		return "", ErrInvalidToken
 	}
-	return user, err
+	if err != nil {
+		return "", err
+	}
+	return user, nil
 }
 
 // liveToken reads a token that can be used at now: present, not expired
