@@ -33,13 +33,15 @@ type Options struct {
 
 // Badger is the Store kept in an embedded Badger database.
 type Badger struct {
-	db     *badger.DB
-	dir    string
-	keys   atomic.Pointer[keyring]
-	group  *group
-	leases *leases
-	stop   chan struct{}
-	done   sync.WaitGroup
+	db       *badger.DB
+	dir      string
+	keys     atomic.Pointer[keyring]
+	group    *group
+	leases   *leases
+	stop     chan struct{}
+	done     sync.WaitGroup
+	closed   sync.Once
+	closeErr error
 }
 
 var _ Store = (*Badger)(nil)
@@ -77,12 +79,15 @@ func Open(opts Options) (*Badger, error) {
 }
 
 // Close stops the garbage collector and the committer of outbox jobs, and
-// closes the database.
+// closes the database. Closing again returns the first close's outcome.
 func (b *Badger) Close() error {
-	close(b.stop)
-	b.done.Wait()
-	b.group.stop()
-	return b.db.Close()
+	b.closed.Do(func() {
+		close(b.stop)
+		b.done.Wait()
+		b.group.stop()
+		b.closeErr = b.db.Close()
+	})
+	return b.closeErr
 }
 
 func openDB(bopts badger.Options) (*badger.DB, error) {
