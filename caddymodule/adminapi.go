@@ -187,7 +187,11 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request, seg string) er
 	}
 	return a.each(w, r, func(o openStorage) (any, error) {
 		got, err := o.sh.store.EndUser(name, clock())
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrInUse):
+			return nil, apiError(http.StatusConflict,
+				"a reset of this user is waiting on the hub; try again", err)
+		case err != nil:
 			return nil, apiError(http.StatusInternalServerError, "revoking failed", err)
 		}
 		a.log.Named("audit").Info("revoked by the operator", zap.String("user", name),

@@ -21,9 +21,10 @@ type hubHold struct {
 	let     func()
 }
 
-// newHeldStack is newStack with the hub's first password change held.
-// The test must defer hold.let(), so that no handler is left waiting.
-func newHeldStack(t *testing.T) (*stack, *hubHold) {
+// newHeldStack is newStack with the hub's first password change held, and
+// setup, when not nil, changing the stack before Caddy first loads. The
+// test must defer hold.let(), so that no handler is left waiting.
+func newHeldStack(t *testing.T, setup func(*stack)) (*stack, *hubHold) {
 	h := &hubHold{arrived: make(chan struct{}), release: make(chan struct{})}
 	h.let = sync.OnceFunc(func() { close(h.release) })
 	s := newStackWith(t, func(s *stack) {
@@ -38,6 +39,9 @@ func newHeldStack(t *testing.T) (*stack, *hubHold) {
 		}))
 		t.Cleanup(srv.Close)
 		s.hubURL = srv.URL
+		if setup != nil {
+			setup(s)
+		}
 	})
 	return s, h
 }
@@ -89,7 +93,7 @@ func (s *stack) checkHeldReset(status int, meanwhile ...answer) {
 // is refused, never reported as done for a request that then changes the
 // password.
 func TestCancelWhileResetWaitsOnHub(t *testing.T) {
-	s, hold := newHeldStack(t)
+	s, hold := newHeldStack(t, nil)
 	defer hold.let()
 	fake := fakeClock(t, time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 	link, token := tokenOf(t, s.forgot("admin", 1))
@@ -112,7 +116,7 @@ func TestCancelWhileResetWaitsOnHub(t *testing.T) {
 // one's reset waits on the hub: the second link can neither set the
 // password a second time nor cancel, and the finished reset ends it.
 func TestNewerLinkWhileResetWaitsOnHub(t *testing.T) {
-	s, hold := newHeldStack(t)
+	s, hold := newHeldStack(t, nil)
 	defer hold.let()
 	_, older := tokenOf(t, s.forgot("admin", 1))
 
@@ -140,7 +144,7 @@ func TestNewerLinkWhileResetWaitsOnHub(t *testing.T) {
 // of the old config ends the link under the key that now only verifies.
 func TestReloadWhileResetWaitsOnHub(t *testing.T) {
 	oldKey, newKey := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
-	s, hold := newHeldStack(t)
+	s, hold := newHeldStack(t, nil)
 	defer hold.let()
 	s.load("token_key " + oldKey)
 	_, token := tokenOf(t, s.forgot("admin", 1))
@@ -174,6 +178,28 @@ func TestReloadWhileResetWaitsOnHub(t *testing.T) {
 	s.client.CloseIdleConnections()
 	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("0ther-pass-word"),
 		422, textUnprocessed)
+}
+
+// TestRevokeWhileResetWaitsOnHub revokes a user from the admin endpoint
+// while the user's reset waits on the hub: the operator is told to try
+// again, not that the user's tokens ended, since the password is about to
+// change; once the reset is done, the revocation goes through.
+func TestRevokeWhileResetWaitsOnHub(t *testing.T) {
+	addr := freeAddr(t)
+	s, hold := newHeldStack(t, func(s *stack) { s.admin = addr })
+	defer hold.let()
+	admin := "http://" + addr
+	_, token := tokenOf(t, s.forgot("admin", 1))
+
+	reset := s.startReset(token, "N3w-pass-word")
+	<-hold.arrived
+	body := s.adminCall(admin, "POST", "/password_reset/revoke/admin", http.StatusConflict)
+	hold.let()
+	s.checkHeldReset(<-reset)
+	if !strings.Contains(body, "try again") {
+		t.Errorf("revoke during a reset answered %s, want to be told to try again", body)
+	}
+	s.adminCall(admin, "POST", "/password_reset/revoke/admin", http.StatusOK)
 }
 
 // cancelDuringReload cancels token and returns the status; a connection

@@ -112,6 +112,13 @@ type UserEnded struct {
 // to now, as a successful reset does, removing them from the outbox.
 // Notices of a changed password still go out.
 func (b *Badger) EndUser(user string, now time.Time) (UserEnded, error) {
+	// a redemption in flight is about to change the password: ending the
+	// user's tokens now would not stop it
+	id, ok := b.leases.take(user)
+	if !ok {
+		return UserEnded{}, ErrInUse
+	}
+	defer b.leases.drop(user, id)
 	var out UserEnded
 	err := b.update(func(txn *badger.Txn) error {
 		live, err := liveTokenOf(txn, user, now)

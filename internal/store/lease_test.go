@@ -56,8 +56,8 @@ func wantUsedUp(t *testing.T, s *store.Badger, token secret.String, now time.Tim
 }
 
 // One user's tokens are held together: a newer link can neither set the
-// password nor cancel while an older one is being redeemed, and the reset
-// ends the newer one too.
+// password nor cancel, and the operator cannot end the user, while an older
+// link is being redeemed; the reset ends the newer one too.
 func TestReservationHoldsTheUser(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
@@ -69,6 +69,9 @@ func TestReservationHoldsTheUser(t *testing.T) {
 	newer, _ := s.Issue("admin", t0, time.Hour) // revokes older's record
 	other, _ := s.Issue("alice", t0, time.Hour)
 	wantInUse(t, s, newer.Token, t0)
+	if _, err := s.EndUser("admin", t0); !errors.Is(err, store.ErrInUse) {
+		t.Errorf("EndUser() while reserved = %v, want ErrInUse", err)
+	}
 	if _, err := s.Check(other.Token, t0); err != nil {
 		t.Errorf("Check(another user's token) = %v, want nil", err)
 	}

@@ -120,7 +120,8 @@ type Store interface {
 	// many it moved. It must not run while a job is being processed.
 	MakeDue(now time.Time) (int, error)
 	// EndUser revokes every token of user and ends the user's requests
-	// made up to now.
+	// made up to now. While a redemption holds the user, it changes
+	// nothing and returns ErrInUse.
 	EndUser(user string, now time.Time) (UserEnded, error)
 	// Purge deletes expired tokens and entries no longer needed at now.
 	Purge(now time.Time, budgets []Budget) (Purged, error)
