@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -200,6 +201,50 @@ func TestRevokeWhileResetWaitsOnHub(t *testing.T) {
 		t.Errorf("revoke during a reset answered %s, want to be told to try again", body)
 	}
 	s.adminCall(admin, "POST", "/password_reset/revoke/admin", http.StatusOK)
+}
+
+// TestStopWhileResetWaitsOnHub stops Caddy while a reset waits on the hub:
+// the stop lets the reset finish, and after the next start its link stays
+// used and the notice of the change, queued with the link's end, goes out.
+func TestStopWhileResetWaitsOnHub(t *testing.T) {
+	s, hold := newHeldStack(t, nil)
+	defer hold.let()
+	_, token := tokenOf(t, s.forgot("admin", 1))
+
+	reset := s.startReset(token, "N3w-pass-word")
+	<-hold.arrived
+	sh := sharedOf(t, s.storage)
+	stopped := make(chan error, 1)
+	go func() { stopped <- stopCaddy() }()
+	// Caddy stops its apps in no fixed order: the stop has begun once the
+	// site's socket refuses connections, or once the store's users stop
+	// its worker and wait for the reset to leave the store
+	waitUntil(t, func() bool {
+		select {
+		case <-sh.worker.Stopping():
+			return true
+		default:
+		}
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	hold.let()
+	s.checkHeldReset(<-reset)
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop during a reset: %v", err)
+	}
+
+	s.client.CloseIdleConnections()
+	s.load("")
+	s.expect("POST", "/api/auth/password/reset/"+token, resetBody("0ther-pass-word"),
+		422, textUnprocessed)
+	s.waitOutboxEmpty()
+	if n := len(s.notices()); n != 1 {
+		t.Errorf("notices after the restart = %d, want 1", n)
+	}
 }
 
 // cancelDuringReload cancels token and returns the status; a connection
