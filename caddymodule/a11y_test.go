@@ -134,7 +134,8 @@ func readable(t *testing.T, b *tab) {
 		t.Errorf("at 320 pixels the page is %v pixels too wide", w)
 	}
 	// small targets are hard to hit on a phone (WCAG 2.2, target size)
-	small := eval[[]string](b, `[...document.querySelectorAll("main input:not([type=hidden]), main button, main a.button")]`+
+	small := eval[[]string](b, `[...document.querySelectorAll(`+
+		`"main input:not([type=hidden]), main button, main a.button")]`+
 		`.filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 24)`+
 		`.map(e => e.id || e.textContent.trim())`)
 	if len(small) > 0 {
