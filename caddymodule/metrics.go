@@ -161,22 +161,18 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector. A store that cannot be read is
 // left out rather than failing the whole scrape.
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	var all []*shared
-	pool.Range(func(_, val any) bool {
-		all = append(all, val.(*shared))
-		return true
-	})
+	all, _ := openStorages("") // all of them: no error
 	jobs, oldest := 0, time.Time{}
-	for _, sh := range all {
-		if !sh.enter() {
+	for _, o := range all {
+		if !o.sh.enter() {
 			continue // closed under the scrape
 		}
-		st, err := sh.store.Outbox()
-		sh.leave()
+		st, _, err := o.sh.store.OutboxJobs(clock(), 0)
+		o.sh.leave()
 		if err != nil {
 			continue
 		}
-		jobs += st.Jobs
+		jobs += st.Depth
 		if !st.Oldest.IsZero() && (oldest.IsZero() || st.Oldest.Before(oldest)) {
 			oldest = st.Oldest
 		}

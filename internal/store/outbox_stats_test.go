@@ -11,8 +11,8 @@ import (
 func TestOutboxStats(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	if st, err := s.Outbox(); err != nil || st.Jobs != 0 || !st.Oldest.IsZero() {
-		t.Fatalf("Outbox() of an empty outbox = %+v, %v, want 0 jobs and no oldest", st, err)
+	if st, _, err := s.OutboxJobs(t0, 0); err != nil || st.Depth != 0 || !st.Oldest.IsZero() {
+		t.Fatalf("OutboxJobs() of an empty outbox = %+v, %v, want 0 jobs and no oldest", st, err)
 	}
 	// the oldest request is due last: the age is by request, not by due time
 	jobs := []store.Job{
@@ -25,16 +25,16 @@ func TestOutboxStats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := s.Outbox()
-	if err != nil || st.Jobs != 3 || !st.Oldest.Equal(t0) {
-		t.Fatalf("Outbox() = %+v, %v, want 3 jobs, oldest %v", st, err, t0)
+	st, _, err := s.OutboxJobs(t0, 0)
+	if err != nil || st.Depth != 3 || !st.Oldest.Equal(t0) {
+		t.Fatalf("OutboxJobs() = %+v, %v, want 3 jobs, oldest %v", st, err, t0)
 	}
 	if err := s.Done(jobs[0]); err != nil {
 		t.Fatal(err)
 	}
-	st, err = s.Outbox()
-	if err != nil || st.Jobs != 2 || !st.Oldest.Equal(jobs[1].RequestedAt) {
-		t.Fatalf("Outbox() after Done = %+v, %v, want 2 jobs, oldest %v", st, err,
+	st, _, err = s.OutboxJobs(t0, 0)
+	if err != nil || st.Depth != 2 || !st.Oldest.Equal(jobs[1].RequestedAt) {
+		t.Fatalf("OutboxJobs() after Done = %+v, %v, want 2 jobs, oldest %v", st, err,
 			jobs[1].RequestedAt)
 	}
 }
