@@ -142,11 +142,7 @@ func (a *adminAPI) outbox(w http.ResponseWriter, r *http.Request) error {
 			v.OldestRequestedAt, v.OldestAgeSeconds, v.NextDueAt = &sum.Oldest, &age, &sum.NextAt
 		}
 		for _, j := range jobs {
-			kind := "reset"
-			if j.Kind == store.KindChanged {
-				kind = "changed"
-			}
-			v.Jobs = append(v.Jobs, jobView{j.User, kind, j.Attempts, j.RequestedAt, j.NextAt})
+			v.Jobs = append(v.Jobs, jobView{j.User, worker.KindOf(j), j.Attempts, j.RequestedAt, j.NextAt})
 		}
 		if list > 0 {
 			v.JobsNotListed = sum.Depth - len(jobs)

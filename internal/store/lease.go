@@ -74,10 +74,3 @@ func (l *leases) drop(user string, id uint64) {
 		delete(l.held, user)
 	}
 }
-
-// count returns how many leases are held.
-func (l *leases) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.held)
-}

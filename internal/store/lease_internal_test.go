@@ -51,3 +51,10 @@ func TestLeasesHoldOnlyWhatIsInFlight(t *testing.T) {
 		t.Errorf("leases after every redemption let go = %d, want 0", n)
 	}
 }
+
+// count returns how many leases are held.
+func (l *leases) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.held)
+}

@@ -110,8 +110,9 @@ func (d *Deps) observer() Observer {
 	return d.Observer
 }
 
-// kindOf returns the Observer's name of a job's kind.
-func kindOf(job store.Job) string {
+// KindOf returns the name of a job's kind, KindReset or KindChanged, as the
+// Observer, metrics and the admin endpoint show it.
+func KindOf(job store.Job) string {
 	if job.Kind == store.KindChanged {
 		return KindChanged
 	}
@@ -311,7 +312,7 @@ func (w *Worker) sleep() time.Duration {
 func (w *Worker) process(job store.Job) {
 	d := w.deps()
 	log := d.Audit.With(zap.String("user", job.User), zap.String("client_ip", job.ClientIP),
-		zap.String("mail", kindOf(job)))
+		zap.String("mail", KindOf(job)))
 	ctx, cancel := context.WithTimeout(w.jobs, jobTimeout)
 	defer cancel()
 
@@ -467,14 +468,14 @@ func (w *Worker) postpone(d *Deps, job store.Job, wait time.Duration) {
 // sent removes a job whose mail went out and records it.
 func (w *Worker) sent(d *Deps, job store.Job, log *zap.Logger) {
 	w.remove(d, job)
-	d.observer().Sent(kindOf(job))
+	d.observer().Sent(KindOf(job))
 	log.Info("sent", zap.Int("attempts", job.Attempts+1))
 }
 
 // suppress removes a job that ends without mail and records why.
 func (w *Worker) suppress(d *Deps, job store.Job, log *zap.Logger, reason string) {
 	w.remove(d, job)
-	d.observer().Suppressed(kindOf(job), reason)
+	d.observer().Suppressed(KindOf(job), reason)
 	log.Info("suppressed", zap.String("reason", reason), zap.Int("attempts", job.Attempts+1))
 }
 
@@ -494,7 +495,7 @@ func (w *Worker) retry(d *Deps, job store.Job, log *zap.Logger, reason string, e
 	next.NextAt = now.Add(d.Retry.Wait(next.Attempts))
 	if next.NextAt.Sub(job.RequestedAt) > d.Retry.GiveUp {
 		w.remove(d, job)
-		d.observer().Suppressed(kindOf(job), ReasonGaveUp)
+		d.observer().Suppressed(KindOf(job), ReasonGaveUp)
 		log.Warn("suppressed", zap.String("reason", ReasonGaveUp),
 			zap.String("last_failure", reason), zap.Error(err),
 			zap.Int("attempts", next.Attempts))
@@ -504,7 +505,7 @@ func (w *Worker) retry(d *Deps, job store.Job, log *zap.Logger, reason string, e
 		d.Logger.Error("rescheduling job", zap.Error(rerr))
 		return
 	}
-	d.observer().Failed(kindOf(job), reason)
+	d.observer().Failed(KindOf(job), reason)
 	log.Warn("send failed", zap.String("reason", reason), zap.Error(err),
 		zap.Int("attempts", next.Attempts), zap.Time("next_at", next.NextAt))
 }
